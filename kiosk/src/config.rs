@@ -1,0 +1,328 @@
+//! Configuration: TOML read into raw structs (the embedded defaults overlaid with the site's file),
+//! then validated into a typed [`Config`]. Errors name the key and the fix.
+
+use std::path::{Path, PathBuf};
+
+use protocol::Lang;
+use serde::Deserialize;
+
+/// The embedded defaults (also the sample file in `deploy/`).
+pub const DEFAULT_CONFIG: &str = include_str!("../../deploy/kiosk.toml");
+
+/// Environment variable naming the config file.
+pub const CONFIG_ENV: &str = "KIOSK_CONFIG";
+/// Environment variable overriding `models.dir`.
+pub const MODELS_DIR_ENV: &str = "KIOSK_MODELS_DIR";
+/// Environment variable overriding `store.dir`.
+pub const DATA_DIR_ENV: &str = "KIOSK_DATA_DIR";
+
+/// A configuration problem, naming the key (or file) and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown key or a value of the wrong type.
+    #[error("config file {origin} is invalid: {detail}")]
+    Syntax {
+        /// Which file.
+        origin: String,
+        /// The parser's message (it names the key and line).
+        detail: String,
+    },
+    /// A value is out of range.
+    #[error("config key `{key}` {problem}; {fix}")]
+    Invalid {
+        /// Dotted key.
+        key: &'static str,
+        /// What is wrong with it.
+        problem: String,
+        /// How to fix it.
+        fix: &'static str,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    kiosk: RawKiosk,
+    models: RawModels,
+    store: RawStore,
+    speech: RawSpeech,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKiosk {
+    hospital_name: String,
+    kiosk_id: String,
+    languages: Vec<String>,
+    default_language: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModels {
+    dir: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    dir: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpeech {
+    asr_threads: i64,
+}
+
+/// Validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Hospital name for screens and slips.
+    pub hospital_name: String,
+    /// This kiosk's id.
+    pub kiosk_id: String,
+    /// Offered languages, in order.
+    pub languages: Vec<Lang>,
+    /// Language before the patient chooses.
+    pub default_language: Lang,
+    /// Models directory (resolved: config, environment, default).
+    pub models_dir: PathBuf,
+    /// Data directory for cards, outbox, audit log.
+    pub data_dir: PathBuf,
+    /// Speech-recognition threads.
+    pub asr_threads: usize,
+}
+
+/// Where the configuration came from, for the start-up log.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The validated configuration.
+    pub config: Config,
+    /// The site file that was overlaid on the defaults, if any.
+    pub file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads the embedded defaults overlaid with `file` (or `$KIOSK_CONFIG`), then validates.
+    pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
+        let env_file = std::env::var_os(CONFIG_ENV).map(PathBuf::from);
+        let file = file.map(Path::to_path_buf).or(env_file);
+        let site = match &file {
+            Some(path) => Some(
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?,
+            ),
+            None => None,
+        };
+        let origin = file.as_ref().map_or_else(|| "(embedded defaults)".to_owned(), |p| p.display().to_string());
+        let config = Self::from_toml(site.as_deref(), &origin, &Env::from_process())?;
+        Ok(Loaded { config, file })
+    }
+
+    /// Parses the defaults overlaid with `site` (TOML text) and validates, resolving directories
+    /// against `env`.
+    pub fn from_toml(site: Option<&str>, origin: &str, env: &Env) -> Result<Self, ConfigError> {
+        let mut merged: toml::Table = DEFAULT_CONFIG.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+            origin: "(embedded defaults)".into(),
+            detail: e.to_string(),
+        })?;
+        if let Some(site) = site {
+            let overlay: toml::Table = site
+                .parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax { origin: origin.into(), detail: e.to_string() })?;
+            merge(&mut merged, overlay);
+        }
+        let raw: RawConfig = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax { origin: origin.into(), detail: e.to_string() })?;
+        Self::validate(raw, env)
+    }
+
+    fn validate(raw: RawConfig, env: &Env) -> Result<Self, ConfigError> {
+        let languages = raw
+            .kiosk
+            .languages
+            .iter()
+            .map(|l| parse_language(l, "kiosk.languages"))
+            .collect::<Result<Vec<_>, _>>()?;
+        if languages.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "kiosk.languages",
+                problem: "is empty".into(),
+                fix: "list at least one of \"zh\", \"en\"",
+            });
+        }
+        let default_language = parse_language(&raw.kiosk.default_language, "kiosk.default_language")?;
+        if !languages.contains(&default_language) {
+            return Err(ConfigError::Invalid {
+                key: "kiosk.default_language",
+                problem: format!("is {:?} but kiosk.languages does not offer it", raw.kiosk.default_language),
+                fix: "choose one of the offered languages",
+            });
+        }
+        if raw.kiosk.kiosk_id.trim().is_empty() || raw.kiosk.kiosk_id.len() > 64 {
+            return Err(ConfigError::Invalid {
+                key: "kiosk.kiosk_id",
+                problem: "must be 1 to 64 characters".into(),
+                fix: "set a short name such as \"lobby-1\"",
+            });
+        }
+        let asr_threads = match raw.speech.asr_threads {
+            n @ 1..=16 => n as usize,
+            n => {
+                return Err(ConfigError::Invalid {
+                    key: "speech.asr_threads",
+                    problem: format!("is {n}"),
+                    fix: "use 1 to 16 (1 on a 2-core kiosk)",
+                });
+            }
+        };
+        let models_dir = resolve_dir(&raw.models.dir, env.models_dir.as_deref(), env, "models", "models.dir")?;
+        let data_dir = resolve_dir(&raw.store.dir, env.data_dir.as_deref(), env, "data", "store.dir")?;
+        Ok(Self {
+            hospital_name: raw.kiosk.hospital_name,
+            kiosk_id: raw.kiosk.kiosk_id,
+            languages,
+            default_language,
+            models_dir,
+            data_dir,
+            asr_threads,
+        })
+    }
+}
+
+fn parse_language(value: &str, key: &'static str) -> Result<Lang, ConfigError> {
+    match value {
+        "zh" => Ok(Lang::Zh),
+        "en" => Ok(Lang::En),
+        other => Err(ConfigError::Invalid {
+            key,
+            problem: format!("contains unknown language {other:?}"),
+            fix: "use \"zh\" (Mandarin) or \"en\" (English)",
+        }),
+    }
+}
+
+/// Environment inputs to directory resolution (injectable for tests).
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    /// `$KIOSK_MODELS_DIR`.
+    pub models_dir: Option<PathBuf>,
+    /// `$KIOSK_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `$XDG_DATA_HOME`.
+    pub xdg_data_home: Option<PathBuf>,
+    /// `$HOME`.
+    pub home: Option<PathBuf>,
+}
+
+impl Env {
+    /// Reads the process environment.
+    pub fn from_process() -> Self {
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        Self {
+            models_dir: var(MODELS_DIR_ENV),
+            data_dir: var(DATA_DIR_ENV),
+            xdg_data_home: var("XDG_DATA_HOME"),
+            home: var("HOME"),
+        }
+    }
+}
+
+/// Precedence: environment variable, then the config key, then `$XDG_DATA_HOME/kiosk/<leaf>`.
+fn resolve_dir(config_value: &str, env_value: Option<&Path>, env: &Env, leaf: &str, key: &'static str) -> Result<PathBuf, ConfigError> {
+    if let Some(dir) = env_value {
+        return Ok(dir.to_owned());
+    }
+    if !config_value.is_empty() {
+        let path = PathBuf::from(config_value);
+        if !path.is_absolute() {
+            return Err(ConfigError::Invalid {
+                key,
+                problem: format!("is the relative path {config_value:?}"),
+                fix: "use an absolute path (the kiosk may be started from any directory)",
+            });
+        }
+        return Ok(path);
+    }
+    let base = env
+        .xdg_data_home
+        .clone()
+        .or_else(|| env.home.as_ref().map(|h| h.join(".local/share")))
+        .ok_or(ConfigError::Invalid {
+            key,
+            problem: "is empty and neither XDG_DATA_HOME nor HOME is set".into(),
+            fix: "set it to an absolute path",
+        })?;
+    Ok(base.join("kiosk").join(leaf))
+}
+
+/// Overlays `overlay` onto `base`, table by table.
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Env {
+        Env { home: Some("/home/k".into()), ..Env::default() }
+    }
+
+    #[test]
+    fn embedded_defaults_are_valid() {
+        let config = Config::from_toml(None, "-", &env()).expect("defaults valid");
+        assert_eq!(config.languages, vec![Lang::Zh, Lang::En]);
+        assert_eq!(config.models_dir, PathBuf::from("/home/k/.local/share/kiosk/models"));
+        assert_eq!(config.asr_threads, 1);
+    }
+
+    #[test]
+    fn site_file_overrides_only_its_keys() {
+        let config = Config::from_toml(Some("[kiosk]\nkiosk_id = \"east-2\"\n"), "site.toml", &env()).expect("valid");
+        assert_eq!(config.kiosk_id, "east-2");
+        assert_eq!(config.default_language, Lang::Zh);
+    }
+
+    #[test]
+    fn env_overrides_config_dir() {
+        let env = Env { models_dir: Some("/srv/m".into()), ..env() };
+        let config = Config::from_toml(Some("[models]\ndir = \"/opt/m\"\n"), "site", &env).expect("valid");
+        assert_eq!(config.models_dir, PathBuf::from("/srv/m"));
+        let config = Config::from_toml(Some("[models]\ndir = \"/opt/m\"\n"), "site", &super::tests::env()).expect("valid");
+        assert_eq!(config.models_dir, PathBuf::from("/opt/m"));
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let cases = [
+            ("[kiosk]\nlanguages = [\"fr\"]\n", "kiosk.languages"),
+            ("[kiosk]\ndefault_language = \"en\"\nlanguages = [\"zh\"]\n", "kiosk.default_language"),
+            ("[speech]\nasr_threads = 0\n", "speech.asr_threads"),
+            ("[models]\ndir = \"models\"\n", "models.dir"),
+            ("[speech]\nasr_thread = 2\n", "asr_thread"),
+            ("[speech]\nasr_threads = \"two\"\n", "asr_threads"),
+            ("[kiosk\n", "site"),
+        ];
+        for (text, key) in cases {
+            let err = Config::from_toml(Some(text), "site", &env()).expect_err(text);
+            assert!(err.to_string().contains(key), "{text:?} -> {err}");
+        }
+    }
+}
