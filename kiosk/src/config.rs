@@ -118,11 +118,13 @@ impl Config {
         let file = file.map(Path::to_path_buf).or(env_file);
         let site = match &file {
             Some(path) => Some(
-                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?,
+                std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?,
             ),
             None => None,
         };
-        let origin = file.as_ref().map_or_else(|| "(embedded defaults)".to_owned(), |p| p.display().to_string());
+        let origin =
+            file.as_ref().map_or_else(|| "(embedded defaults)".to_owned(), |p| p.display().to_string());
         let config = Self::from_toml(site.as_deref(), &origin, &Env::from_process())?;
         Ok(Loaded { config, file })
     }
@@ -130,19 +132,19 @@ impl Config {
     /// Parses the defaults overlaid with `site` (TOML text) and validates, resolving directories
     /// against `env`.
     pub fn from_toml(site: Option<&str>, origin: &str, env: &Env) -> Result<Self, ConfigError> {
-        let mut merged: toml::Table = DEFAULT_CONFIG.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
-            origin: "(embedded defaults)".into(),
-            detail: e.to_string(),
+        let mut merged: toml::Table = DEFAULT_CONFIG.parse().map_err(|e: toml::de::Error| {
+            ConfigError::Syntax { origin: "(embedded defaults)".into(), detail: e.to_string() }
         })?;
         if let Some(site) = site {
-            let overlay: toml::Table = site
-                .parse()
-                .map_err(|e: toml::de::Error| ConfigError::Syntax { origin: origin.into(), detail: e.to_string() })?;
+            let overlay: toml::Table = site.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+                origin: origin.into(),
+                detail: e.to_string(),
+            })?;
             merge(&mut merged, overlay);
         }
-        let raw: RawConfig = toml::Value::Table(merged)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Syntax { origin: origin.into(), detail: e.to_string() })?;
+        let raw: RawConfig = toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Syntax { origin: origin.into(), detail: e.to_string() }
+        })?;
         Self::validate(raw, env)
     }
 
@@ -185,7 +187,8 @@ impl Config {
                 });
             }
         };
-        let models_dir = resolve_dir(&raw.models.dir, env.models_dir.as_deref(), env, "models", "models.dir")?;
+        let models_dir =
+            resolve_dir(&raw.models.dir, env.models_dir.as_deref(), env, "models", "models.dir")?;
         let data_dir = resolve_dir(&raw.store.dir, env.data_dir.as_deref(), env, "data", "store.dir")?;
         Ok(Self {
             hospital_name: raw.kiosk.hospital_name,
@@ -238,7 +241,13 @@ impl Env {
 }
 
 /// Precedence: environment variable, then the config key, then `$XDG_DATA_HOME/kiosk/<leaf>`.
-fn resolve_dir(config_value: &str, env_value: Option<&Path>, env: &Env, leaf: &str, key: &'static str) -> Result<PathBuf, ConfigError> {
+fn resolve_dir(
+    config_value: &str,
+    env_value: Option<&Path>,
+    env: &Env,
+    leaf: &str,
+    key: &'static str,
+) -> Result<PathBuf, ConfigError> {
     if let Some(dir) = env_value {
         return Ok(dir.to_owned());
     }
@@ -253,15 +262,14 @@ fn resolve_dir(config_value: &str, env_value: Option<&Path>, env: &Env, leaf: &s
         }
         return Ok(path);
     }
-    let base = env
-        .xdg_data_home
-        .clone()
-        .or_else(|| env.home.as_ref().map(|h| h.join(".local/share")))
-        .ok_or(ConfigError::Invalid {
-            key,
-            problem: "is empty and neither XDG_DATA_HOME nor HOME is set".into(),
-            fix: "set it to an absolute path",
-        })?;
+    let base =
+        env.xdg_data_home.clone().or_else(|| env.home.as_ref().map(|h| h.join(".local/share"))).ok_or(
+            ConfigError::Invalid {
+                key,
+                problem: "is empty and neither XDG_DATA_HOME nor HOME is set".into(),
+                fix: "set it to an absolute path",
+            },
+        )?;
     Ok(base.join("kiosk").join(leaf))
 }
 
@@ -295,17 +303,19 @@ mod tests {
 
     #[test]
     fn site_file_overrides_only_its_keys() {
-        let config = Config::from_toml(Some("[kiosk]\nkiosk_id = \"east-2\"\n"), "site.toml", &env()).expect("valid");
+        let config =
+            Config::from_toml(Some("[kiosk]\nkiosk_id = \"east-2\"\n"), "site.toml", &env()).expect("valid");
         assert_eq!(config.kiosk_id, "east-2");
         assert_eq!(config.default_language, Lang::Zh);
     }
 
     #[test]
     fn env_overrides_config_dir() {
-        let env = Env { models_dir: Some("/srv/m".into()), ..env() };
-        let config = Config::from_toml(Some("[models]\ndir = \"/opt/m\"\n"), "site", &env).expect("valid");
+        let overridden = Env { models_dir: Some("/srv/m".into()), ..env() };
+        let config =
+            Config::from_toml(Some("[models]\ndir = \"/opt/m\"\n"), "site", &overridden).expect("valid");
         assert_eq!(config.models_dir, PathBuf::from("/srv/m"));
-        let config = Config::from_toml(Some("[models]\ndir = \"/opt/m\"\n"), "site", &super::tests::env()).expect("valid");
+        let config = Config::from_toml(Some("[models]\ndir = \"/opt/m\"\n"), "site", &env()).expect("valid");
         assert_eq!(config.models_dir, PathBuf::from("/opt/m"));
     }
 

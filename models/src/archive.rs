@@ -49,9 +49,8 @@ impl Archive {
         } else {
             let mut zip = zip::ZipArchive::new(BufReader::new(self.open()?))
                 .map_err(|e| self.fail(format!("not a zip archive ({e})")))?;
-            let mut entry = zip
-                .by_name(member)
-                .map_err(|e| self.fail(format!("no member {member} ({e})")))?;
+            let mut entry =
+                zip.by_name(member).map_err(|e| self.fail(format!("no member {member} ({e})")))?;
             copy(&mut entry, out).map_err(|e| self.classify(e))
         }
     }

@@ -121,8 +121,7 @@ impl Catalog {
 
     /// Parses and validates a catalog.
     pub fn from_toml(text: &str) -> Result<Self, Error> {
-        let catalog: Self =
-            toml_from_str(text).map_err(|detail| Error::Catalog { detail })?;
+        let catalog: Self = toml_from_str(text).map_err(|detail| Error::Catalog { detail })?;
         catalog.validate()?;
         Ok(catalog)
     }
@@ -291,11 +290,7 @@ mod tests {
         };
         assert!(sdist.matches_file_name("openai_whisper-20250625.tar.gz"));
         assert!(sdist.matches_file_name("openai-whisper-20250625.tar.gz"));
-        let npm = PackageSpec {
-            name: "kokoro-js".into(),
-            version: "1.2.1".into(),
-            registry: Registry::Npm,
-        };
+        let npm = PackageSpec { name: "kokoro-js".into(), version: "1.2.1".into(), registry: Registry::Npm };
         assert!(npm.matches_file_name("kokoro-js-1.2.1.tgz"));
         assert_eq!(npm.pin(), "kokoro-js@1.2.1");
     }

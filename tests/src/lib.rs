@@ -43,7 +43,11 @@ pub fn clips() -> Vec<Clip> {
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
             let fields: Vec<&str> = line.split('\t').collect();
-            Clip { path: dir.join(fields[0]), language: fields[1].to_owned(), transcript: fields[3].to_owned() }
+            Clip {
+                path: dir.join(fields[0]),
+                language: fields[1].to_owned(),
+                transcript: fields[3].to_owned(),
+            }
         })
         .collect()
 }

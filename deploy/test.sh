@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# One command: set up this machine and run every check: format, lints, and all tests, including
+# those that run the real models on real recordings. `.ci/run` calls this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+step() { printf '\n\033[1m[test]\033[0m %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
+
+step "setup"
+deploy/setup.sh
+
+step "format"
+cargo fmt --all -- --check
+
+step "lints"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "tests"
+cargo test --locked --workspace --no-fail-fast
+
+step "all checks passed"
