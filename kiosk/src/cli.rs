@@ -31,6 +31,14 @@ pub enum Command {
     /// Check configuration and models, print their status, and exit (non-zero if the kiosk could
     /// not start).
     Status,
+    /// Run evaluation cases (JSON lines) through the intake engine with a simulated patient.
+    Eval {
+        /// Case file, one JSON object per line.
+        cases: PathBuf,
+        /// Print one JSON object instead of the text summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Install, verify and list the on-device models.
     Models {
         /// What to do with the models.
@@ -80,6 +88,10 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             let catalog = models::Catalog::embedded()?;
             let health = crate::startup::check_models(&config, &catalog)?;
             write!(stdout, "{}", health.summary())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval { cases, json } => {
+            crate::eval_cmd::run(&config, &cases, json, stdout)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Models { action } => match action {

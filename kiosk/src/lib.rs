@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod eval_cmd;
 pub mod models_cmd;
 pub mod startup;
 

@@ -5,6 +5,14 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub mod card;
+
+pub use card::{
+    Age, AnswerSource, Bilingual, ChiefComplaint, ConditionCard, Correction, Department, Disposition, Finding,
+    HistoryEntry, PatientInfo, Provenance, QuestionKind, RedFlagHit, Respondent, Sex, Slot, SlotEntry, Timings,
+    Triage, TriageReason, CARD_SCHEMA_VERSION,
+};
+
 /// A language the kiosk speaks with the patient.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

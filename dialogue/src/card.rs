@@ -1,0 +1,256 @@
+//! Building the condition card from an interview, and the deterministic texts on it: the 主诉
+//! (chief complaint), the 现病史 / history of present illness, and the read-back.
+
+use protocol::{
+    Age, Bilingual, ChiefComplaint, ConditionCard, Correction, Finding, HistoryEntry, Lang, PatientInfo, RedFlagHit,
+    Respondent, Sex, Slot, SlotEntry, Timings, Triage, CARD_SCHEMA_VERSION,
+};
+
+use crate::kb::Protocol;
+use crate::nlu::numbers;
+
+/// Longest 主诉, in characters (Chinese medical record convention).
+pub const MAX_CHIEF_COMPLAINT_CHARS: usize = 20;
+
+/// Everything a card is made of.
+pub(crate) struct CardParts<'a> {
+    pub card_id: &'a str,
+    pub kiosk_id: &'a str,
+    pub lang: Lang,
+    pub started_unix_ms: u64,
+    pub elapsed_ms: u64,
+    pub n_questions: u32,
+    pub protocol: &'a Protocol,
+    pub respondent: Respondent,
+    pub age_days: Option<f64>,
+    pub sex: Option<Sex>,
+    pub pregnant: Option<bool>,
+    pub temperature_c: Option<f32>,
+    pub slots: Vec<SlotEntry>,
+    pub findings: Vec<Finding>,
+    pub history: Option<HistoryEntry>,
+    pub medications: Option<HistoryEntry>,
+    pub allergies: Option<HistoryEntry>,
+    pub red_flags: Vec<RedFlagHit>,
+    pub triage: Triage,
+    pub corrections: Vec<Correction>,
+    pub confirmed: bool,
+}
+
+impl CardParts<'_> {
+    pub(crate) fn build(self) -> ConditionCard {
+        let patient = PatientInfo {
+            age: self.age_days.map(|days| Age { days }),
+            sex: self.sex,
+            pregnant: self.pregnant,
+            temperature_c: self.temperature_c,
+        };
+        let duration_hours = self
+            .slots
+            .iter()
+            .find(|s| s.slot == Slot::Duration)
+            .and_then(|s| s.value)
+            .or_else(|| self.slots.iter().find(|s| s.slot == Slot::Onset).and_then(|s| s.value));
+        let chief_complaint = chief_complaint(self.protocol, duration_hours, &self.findings);
+        let completeness = completeness(self.protocol, &self.slots, &[&self.history, &self.medications, &self.allergies], &patient);
+        let mut card = ConditionCard {
+            schema_version: CARD_SCHEMA_VERSION.to_owned(),
+            card_id: self.card_id.to_owned(),
+            kiosk_id: self.kiosk_id.to_owned(),
+            language: self.lang,
+            respondent: self.respondent,
+            patient,
+            chief_complaint,
+            hpi: Bilingual::default(),
+            slots: self.slots,
+            findings: self.findings,
+            history: self.history,
+            medications: self.medications,
+            allergies: self.allergies,
+            red_flags: self.red_flags,
+            triage: self.triage,
+            completeness,
+            timings: Timings { started_unix_ms: self.started_unix_ms, elapsed_ms: self.elapsed_ms, n_questions: self.n_questions },
+            corrections: self.corrections,
+            confirmed: self.confirmed,
+        };
+        card.hpi = hpi(&card);
+        card
+    }
+}
+
+/// 主诉: main symptom (with the first associated symptom when it fits) and duration, at most 20
+/// characters, symptom words only.
+fn chief_complaint(protocol: &Protocol, duration_hours: Option<f64>, findings: &[Finding]) -> ChiefComplaint {
+    let (dur_zh, dur_en) = duration_hours.map(numbers::describe_hours).unwrap_or_default();
+    let main = &protocol.main_symptom;
+    let associated = findings.iter().find(|f| f.present && !protocol.recognise.contains(&f.concept) && protocol.screen.contains(&f.concept));
+    let mut zh = format!("{}{dur_zh}", main.zh);
+    if let Some(f) = associated {
+        let longer = format!("{}伴{}{dur_zh}", main.zh, f.name.zh);
+        if longer.chars().count() <= MAX_CHIEF_COMPLAINT_CHARS {
+            zh = longer;
+        }
+    }
+    if zh.chars().count() > MAX_CHIEF_COMPLAINT_CHARS {
+        zh = zh.chars().take(MAX_CHIEF_COMPLAINT_CHARS).collect();
+    }
+    let mut en = main.en.clone();
+    if let Some(f) = associated {
+        en.push_str(&format!(" with {}", f.name.en));
+    }
+    if !dur_en.is_empty() {
+        en.push_str(&format!(" for {dur_en}"));
+    }
+    ChiefComplaint { protocol_id: protocol.id.clone(), protocol_version: protocol.version.clone(), zh, en }
+}
+
+/// Share of the protocol's slots, history items, age and sex that are known.
+fn completeness(protocol: &Protocol, slots: &[SlotEntry], history: &[&Option<HistoryEntry>], patient: &PatientInfo) -> f32 {
+    let wanted = protocol.slots.len() + history.len() + 2;
+    let filled = protocol.slots.iter().filter(|s| slots.iter().any(|e| e.slot == **s)).count()
+        + history.iter().filter(|h| h.is_some()).count()
+        + usize::from(patient.age.is_some())
+        + usize::from(patient.sex.is_some());
+    filled as f32 / wanted as f32
+}
+
+fn slot_text(card: &ConditionCard, slot: Slot) -> Option<String> {
+    card.slot(slot).map(|s| {
+        let text = s.text.expose().trim().trim_end_matches(['。', '.']).to_owned();
+        if slot == Slot::Severity && let Some(v) = s.value {
+            return format!("{}/10", numbers::fmt_num(v));
+        }
+        text
+    })
+}
+
+fn history_text(h: &Option<HistoryEntry>, lang: Lang) -> Option<String> {
+    h.as_ref().map(|h| {
+        if h.denied {
+            if lang == Lang::Zh { "否认".to_owned() } else { "none".to_owned() }
+        } else {
+            h.text.expose().trim().trim_end_matches(['。', '.']).to_owned()
+        }
+    })
+}
+
+/// 现病史 / HPI, written from the card's fields only (no symptom the patient did not report).
+pub fn hpi(card: &ConditionCard) -> Bilingual {
+    let p = &card.patient;
+    let sex_zh = match p.sex {
+        Some(Sex::Female) => "女",
+        Some(Sex::Male) => "男",
+        None => "性别未知",
+    };
+    let sex_en = match p.sex {
+        Some(Sex::Female) => "female",
+        Some(Sex::Male) => "male",
+        None => "patient of unknown sex",
+    };
+    let age = p.age.map(Age::describe);
+    let mut zh = format!("患者{sex_zh}，{}。", age.as_ref().map_or("年龄未知", |a| a.zh.as_str()));
+    let mut en = match &age {
+        Some(a) => format!("{} {sex_en}.", a.en.replace(" years", "-year-old").replace(" months", "-month-old").replace(" days", "-day-old")),
+        None => format!("A {sex_en} of unknown age."),
+    };
+    if let Respondent::Proxy { relation } = &card.respondent {
+        zh.push_str(&format!("由{relation}代述。"));
+        en.push_str(&format!(" History given by the patient's {relation}."));
+    }
+    if p.pregnant == Some(true) {
+        zh.push_str("妊娠期。");
+        en.push_str(" Pregnant.");
+    }
+    zh.push_str(&format!("主诉：{}。", card.chief_complaint.zh));
+    en.push_str(&format!(" Presenting with {}.", lower_first(&card.chief_complaint.en)));
+    let mut zh_parts = Vec::new();
+    let mut en_parts = Vec::new();
+    for slot in [Slot::Onset, Slot::Location, Slot::Character, Slot::Radiation, Slot::Severity, Slot::Timing, Slot::Aggravating, Slot::Relieving, Slot::Duration] {
+        if let Some(text) = slot_text(card, slot) {
+            let label = slot.label();
+            zh_parts.push(format!("{}：{text}", label.zh));
+            en_parts.push(format!("{}: {text}", label.en.to_lowercase()));
+        }
+    }
+    if !zh_parts.is_empty() {
+        zh.push_str(&zh_parts.join("；"));
+        zh.push('。');
+        en.push(' ');
+        en.push_str(&upper_first(&en_parts.join("; ")));
+        en.push('.');
+    }
+    if let Some(t) = p.temperature_c {
+        zh.push_str(&format!("体温最高{t:.1}℃。"));
+        en.push_str(&format!(" Highest temperature {t:.1} C."));
+    }
+    let positives: Vec<&Finding> = card.positives().collect();
+    let negatives: Vec<&Finding> = card.negatives().collect();
+    if !positives.is_empty() {
+        zh.push_str(&format!("伴{}。", positives.iter().map(|f| f.name.zh.as_str()).collect::<Vec<_>>().join("、")));
+        en.push_str(&format!(" Associated: {}.", positives.iter().map(|f| f.name.en.as_str()).collect::<Vec<_>>().join(", ")));
+    }
+    if !negatives.is_empty() {
+        zh.push_str(&format!("否认{}。", negatives.iter().map(|f| f.name.zh.as_str()).collect::<Vec<_>>().join("、")));
+        en.push_str(&format!(" Denies: {}.", negatives.iter().map(|f| f.name.en.as_str()).collect::<Vec<_>>().join(", ")));
+    }
+    for (label_zh, label_en, entry) in [("既往史", "Past history", &card.history), ("用药", "Medications", &card.medications), ("过敏史", "Allergies", &card.allergies)] {
+        if let Some(text) = history_text(entry, Lang::Zh) {
+            zh.push_str(&format!("{label_zh}：{text}。"));
+        }
+        if let Some(text) = history_text(entry, Lang::En) {
+            en.push_str(&format!(" {label_en}: {text}."));
+        }
+    }
+    Bilingual::new(zh, en.trim().to_owned())
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_lowercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
+
+fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
+
+/// The card as the kiosk reads it back: short enough to listen to, everything the nurse will see.
+pub fn read_back(card: &ConditionCard, lang: Lang) -> String {
+    let zh = lang == Lang::Zh;
+    let mut parts = Vec::new();
+    parts.push(if zh { "我来复述一下您说的情况。".to_owned() } else { "Let me read back what you told me.".to_owned() });
+    let age = card.patient.age.map(|a| a.describe().get(lang).to_owned());
+    let sex = card.patient.sex.map(|s| match (s, zh) {
+        (Sex::Female, true) => "女性",
+        (Sex::Male, true) => "男性",
+        (Sex::Female, false) => "female",
+        (Sex::Male, false) => "male",
+    });
+    match (age, sex, zh) {
+        (Some(a), Some(s), true) => parts.push(format!("患者{s}，{a}。")),
+        (Some(a), Some(s), false) => parts.push(format!("The patient is {s}, {a} old.")),
+        _ => {}
+    }
+    let cc = if zh { card.chief_complaint.zh.clone() } else { card.chief_complaint.en.clone() };
+    parts.push(if zh { format!("主要是{cc}。") } else { format!("The main problem is {}.", lower_first(&cc)) });
+    for (slot, zh_label, en_label) in [(Slot::Onset, "开始", "It started"), (Slot::Location, "部位", "Location"), (Slot::Character, "感觉", "It feels"), (Slot::Severity, "程度", "Severity")] {
+        if let Some(text) = slot_text(card, slot) {
+            parts.push(if zh { format!("{zh_label}：{text}。") } else { format!("{en_label}: {text}.") });
+        }
+    }
+    let positives: Vec<&str> = card.positives().map(|f| f.name.get(lang)).collect();
+    if !positives.is_empty() {
+        parts.push(if zh { format!("还有{}。", positives.join("、")) } else { format!("Also: {}.", positives.join(", ")) });
+    }
+    let negatives: Vec<&str> = card.negatives().map(|f| f.name.get(lang)).collect();
+    if !negatives.is_empty() {
+        parts.push(if zh { format!("没有{}。", negatives.join("、")) } else { format!("No {}.", negatives.join(", no ")) });
+    }
+    for (label_zh, label_en, entry) in [("既往病史", "Past illnesses", &card.history), ("在用药物", "Medicines", &card.medications), ("过敏", "Allergies", &card.allergies)] {
+        if let Some(text) = history_text(entry, lang) {
+            parts.push(if zh { format!("{label_zh}：{text}。") } else { format!("{label_en}: {text}.") });
+        }
+    }
+    parts.join(if zh { "" } else { " " })
+}

@@ -1,0 +1,467 @@
+//! The evaluation harness: runs cases through the real engine with a simulated patient and
+//! reports triage accuracy, safety and interview quality.
+//!
+//! A case is one JSON object per line (see `CASES.md` beside the case files). The simulated patient
+//! answers each question from the case's facts, in the case's language: a symptom question is
+//! answered yes when one of the concept's names matches a `present` phrase (case-, space- and
+//! apostrophe-insensitive containment either way), no when it matches an `absent` phrase, and
+//! "not sure" otherwise; slot questions get the fact's text or "I don't know"; confirmations get
+//! yes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use protocol::{ConditionCard, Department, Disposition, Lang, PatientText, QuestionKind, Sex, Slot};
+use serde::{Deserialize, Serialize};
+
+use crate::interview::{Engine, Input, Phase, Question};
+
+/// Safety stop for a runaway interview.
+const MAX_TURNS: usize = 60;
+
+/// An evaluation case.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// Case id.
+    pub id: String,
+    /// Interview language.
+    pub lang: Lang,
+    /// Patient's age in years (fractions for babies).
+    pub age_years: f64,
+    /// Patient's sex.
+    pub sex: Sex,
+    /// Pregnant (null: not applicable or unknown).
+    pub pregnant: Option<bool>,
+    /// The answer to "What brings you here today?".
+    pub opening: String,
+    /// What the simulated patient knows.
+    pub facts: CaseFacts,
+    /// The expected outcome.
+    pub gold: Gold,
+}
+
+/// The simulated patient's knowledge.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct CaseFacts {
+    #[serde(default)]
+    pub present: Vec<String>,
+    #[serde(default)]
+    pub absent: Vec<String>,
+    pub onset: Option<String>,
+    pub duration: Option<String>,
+    pub location: Option<String>,
+    pub character: Option<String>,
+    pub severity: Option<f64>,
+    pub aggravating: Option<String>,
+    pub relieving: Option<String>,
+    pub radiation: Option<String>,
+    pub timing: Option<String>,
+    pub history: Option<String>,
+    pub medications: Option<String>,
+    pub allergies: Option<String>,
+    pub temperature_c: Option<f64>,
+}
+
+/// The expected outcome.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gold {
+    /// Expected disposition.
+    pub disposition: Disposition,
+    /// Other dispositions also counted correct.
+    #[serde(default)]
+    pub acceptable: Vec<Disposition>,
+    /// Expected department (null: not scored).
+    pub department: Option<Department>,
+    /// Whether a red flag must fire.
+    pub red_flag: bool,
+    /// Where the case comes from.
+    pub source: String,
+}
+
+/// A malformed case file.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {detail}")]
+pub struct CaseError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub detail: String,
+}
+
+/// Parses JSON-lines cases (blank lines and lines starting with `//` are skipped).
+pub fn parse_cases(text: &str) -> Result<Vec<Case>, CaseError> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with("//"))
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| CaseError { line: i + 1, detail: e.to_string() }))
+        .collect()
+}
+
+fn norm(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace() && *c != '\'' && *c != '’').flat_map(char::to_lowercase).collect()
+}
+
+fn matches_phrase(names: &[String], phrases: &[String]) -> Option<String> {
+    for p in phrases {
+        let np = norm(p);
+        if np.is_empty() {
+            continue;
+        }
+        for n in names {
+            let nn = norm(n);
+            if !nn.is_empty() && (np.contains(&nn) || nn.contains(&np)) {
+                return Some(p.clone());
+            }
+        }
+    }
+    None
+}
+
+fn fmt_number(v: f64) -> String {
+    if v.fract() == 0.0 { format!("{}", v as i64) } else { format!("{v}") }
+}
+
+/// The simulated patient's answer to `question`.
+pub fn simulated_answer(case: &Case, question: &Question) -> String {
+    let zh = case.lang == Lang::Zh;
+    let dont_know = if zh { "不知道" } else { "I don't know" }.to_owned();
+    let f = &case.facts;
+    let text = |v: &Option<String>| v.clone().unwrap_or_else(|| dont_know.clone());
+    match question.kind {
+        QuestionKind::Opening => case.opening.clone(),
+        QuestionKind::Symptom => {
+            let names: Vec<String> = question
+                .concept
+                .as_ref()
+                .map(|c| c.names_zh.iter().chain(&c.names_en).cloned().collect())
+                .unwrap_or_default();
+            if let Some(phrase) = matches_phrase(&names, &f.present) {
+                if zh { format!("有，{phrase}") } else { format!("Yes, {phrase}.") }
+            } else if matches_phrase(&names, &f.absent).is_some() {
+                if zh { "没有".to_owned() } else { "No.".to_owned() }
+            } else if zh {
+                "不太清楚".to_owned()
+            } else {
+                "I'm not sure.".to_owned()
+            }
+        }
+        QuestionKind::Onset => text(&f.onset),
+        QuestionKind::Duration => text(&f.duration),
+        QuestionKind::Location => text(&f.location),
+        QuestionKind::Character => text(&f.character),
+        QuestionKind::Aggravating => text(&f.aggravating),
+        QuestionKind::Relieving => text(&f.relieving),
+        QuestionKind::Radiation => text(&f.radiation),
+        QuestionKind::Timing => text(&f.timing),
+        QuestionKind::History => text(&f.history),
+        QuestionKind::Medications => text(&f.medications),
+        QuestionKind::Allergies => text(&f.allergies),
+        QuestionKind::Severity => match f.severity {
+            Some(v) => if zh { format!("{}分", fmt_number(v)) } else { format!("{} out of 10", fmt_number(v)) },
+            None => dont_know,
+        },
+        QuestionKind::Temperature => match f.temperature_c {
+            Some(t) => if zh { format!("{}度", fmt_number(t)) } else { format!("{} degrees", fmt_number(t)) },
+            None => dont_know,
+        },
+        QuestionKind::Age => age_words(case.age_years, zh),
+        QuestionKind::Sex => match (case.sex, zh) {
+            (Sex::Female, true) => "女".into(),
+            (Sex::Male, true) => "男".into(),
+            (Sex::Female, false) => "Female.".into(),
+            (Sex::Male, false) => "Male.".into(),
+        },
+        QuestionKind::Pregnancy => match (case.pregnant, zh) {
+            (Some(true), true) => "是的，怀孕了".into(),
+            (Some(true), false) => "Yes, I'm pregnant.".into(),
+            (Some(false), true) => "没有".into(),
+            (Some(false), false) => "No.".into(),
+            (None, true) => "不确定".into(),
+            (None, false) => "I'm not sure.".into(),
+        },
+        QuestionKind::Confirm => if zh { "对，没错。" } else { "Yes, that's right." }.into(),
+        QuestionKind::Other => dont_know,
+    }
+}
+
+fn age_words(years: f64, zh: bool) -> String {
+    let days = years * 365.25;
+    if days < 60.0 {
+        let d = days.round().max(1.0);
+        if zh { format!("出生{}天", fmt_number(d)) } else { format!("{} days old", fmt_number(d)) }
+    } else if years < 2.0 {
+        let m = (days / 30.44).round().max(1.0);
+        if zh { format!("{}个月大", fmt_number(m)) } else { format!("{} months old", fmt_number(m)) }
+    } else {
+        let y = years.floor();
+        if zh { format!("{}岁", fmt_number(y)) } else { format!("{} years old", fmt_number(y)) }
+    }
+}
+
+/// One question and answer in a case run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Turn {
+    /// Question id.
+    pub question_id: String,
+    /// Question kind.
+    pub kind: QuestionKind,
+    /// The question.
+    pub question: String,
+    /// The simulated answer.
+    pub answer: String,
+}
+
+/// What the engine decided for one case.
+#[derive(Clone, Debug, Serialize)]
+pub struct CaseResult {
+    /// Disposition.
+    pub disposition: Disposition,
+    /// Pre-triage level.
+    pub level: u8,
+    /// Department.
+    pub department: Department,
+    /// Red-flag rule ids that fired.
+    pub red_flags: Vec<String>,
+    /// Protocol that ran.
+    pub protocol: String,
+}
+
+/// One case's run.
+#[derive(Clone, Debug, Serialize)]
+pub struct CaseRun {
+    /// Case id.
+    pub id: String,
+    /// Expected outcome.
+    pub gold: Gold,
+    /// Result.
+    pub result: CaseResult,
+    /// Disposition correct (counting `acceptable`).
+    pub disposition_correct: bool,
+    /// Department correct (None when not scored).
+    pub department_correct: Option<bool>,
+    /// Questions asked after the opening.
+    pub questions: u32,
+    /// OLDCARTS slots the case knows that ended up on the card, 0-1 (None when it knows none).
+    pub oldcarts_completeness: Option<f32>,
+    /// The interview ran to the read-back (not stopped by a red flag).
+    pub completed: bool,
+    /// Every question and answer.
+    pub exchange: Vec<Turn>,
+    /// Engine time per turn, milliseconds.
+    #[serde(skip)]
+    pub turn_ms: Vec<f64>,
+    /// The final card.
+    #[serde(skip)]
+    pub card: Option<ConditionCard>,
+}
+
+/// Runs one case.
+pub fn run_case(engine: &Arc<Engine>, case: &Case) -> CaseRun {
+    let (mut interview, mut reply) = engine.start(case.lang, &format!("eval-{}", case.id), 0);
+    let mut exchange = Vec::new();
+    let mut turn_ms = Vec::new();
+    let mut at_ms = 0u64;
+    for _ in 0..MAX_TURNS {
+        let Some(question) = reply.question.clone() else { break };
+        let answer = simulated_answer(case, &question);
+        at_ms += 5_000;
+        let started = Instant::now();
+        reply = interview.handle(Input::Text(PatientText::new(answer.clone())), at_ms);
+        turn_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        exchange.push(Turn { question_id: question.id.clone(), kind: question.kind, question: question.text.clone(), answer });
+        if matches!(reply.phase, Phase::Complete | Phase::Emergency) {
+            break;
+        }
+    }
+    let card = interview.card();
+    let result = CaseResult {
+        disposition: card.triage.disposition,
+        level: card.triage.level,
+        department: card.triage.department,
+        red_flags: card.red_flags.iter().map(|r| r.rule_id.clone()).collect(),
+        protocol: card.chief_complaint.protocol_id.clone(),
+    };
+    let disposition_correct = result.disposition == case.gold.disposition || case.gold.acceptable.contains(&result.disposition);
+    let department_correct = case.gold.department.map(|d| d == result.department);
+    let known: Vec<Slot> = Slot::ALL.into_iter().filter(|s| known_slot(&case.facts, *s)).collect();
+    let oldcarts_completeness = if known.is_empty() {
+        None
+    } else {
+        Some(known.iter().filter(|s| card.slot(**s).is_some()).count() as f32 / known.len() as f32)
+    };
+    CaseRun {
+        id: case.id.clone(),
+        gold: case.gold.clone(),
+        result,
+        disposition_correct,
+        department_correct,
+        questions: interview.n_questions(),
+        oldcarts_completeness,
+        completed: interview.phase() == Phase::Complete,
+        exchange,
+        turn_ms,
+        card: Some(card),
+    }
+}
+
+fn known_slot(f: &CaseFacts, slot: Slot) -> bool {
+    match slot {
+        Slot::Onset => f.onset.is_some(),
+        Slot::Location => f.location.is_some(),
+        Slot::Duration => f.duration.is_some(),
+        Slot::Character => f.character.is_some(),
+        Slot::Aggravating => f.aggravating.is_some(),
+        Slot::Relieving => f.relieving.is_some(),
+        Slot::Radiation => f.radiation.is_some(),
+        Slot::Timing => f.timing.is_some(),
+        Slot::Severity => f.severity.is_some(),
+    }
+}
+
+/// Summary figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Cases run.
+    pub n_cases: usize,
+    /// Disposition accuracy, counting `acceptable`.
+    pub disposition_accuracy: f64,
+    /// Accuracy per gold disposition.
+    pub accuracy_by_gold: BTreeMap<String, f64>,
+    /// Share of cases triaged less urgently than gold (and not acceptable).
+    pub under_triage_rate: f64,
+    /// Share triaged more urgently than gold (and not acceptable).
+    pub over_triage_rate: f64,
+    /// Share of gold emergencies given the emergency disposition.
+    pub emergency_sensitivity: f64,
+    /// Share of red-flag cases where a red flag fired.
+    pub red_flag_recall: f64,
+    /// Share of non-red-flag cases where one fired anyway.
+    pub red_flag_false_alarm_rate: f64,
+    /// Department accuracy over cases with a gold department.
+    pub department_accuracy: f64,
+    /// Mean OLDCARTS completeness over the slots each case knows, over interviews that ran to the
+    /// read-back (a red flag deliberately stops the questions).
+    pub oldcarts_completeness: f64,
+    /// The same over every case, interrupted ones included.
+    pub oldcarts_completeness_all: f64,
+    /// Median questions asked.
+    pub questions_median: f64,
+    /// Most questions asked.
+    pub questions_max: u32,
+    /// Engine time per turn, median.
+    pub turn_ms_p50: f64,
+    /// Engine time per turn, 95th percentile.
+    pub turn_ms_p95: f64,
+    /// Per-case results.
+    pub cases: Vec<CaseRun>,
+}
+
+fn ratio(num: usize, den: usize) -> f64 {
+    if den == 0 { 1.0 } else { num as f64 / den as f64 }
+}
+
+/// Percentile (nearest rank) of `values`.
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
+    v[rank.min(v.len()) - 1]
+}
+
+/// Runs every case and summarises.
+pub fn evaluate(engine: &Arc<Engine>, cases: &[Case]) -> Report {
+    let runs: Vec<CaseRun> = cases.iter().map(|c| run_case(engine, c)).collect();
+    let n = runs.len();
+    let correct = runs.iter().filter(|r| r.disposition_correct).count();
+    let mut accuracy_by_gold = BTreeMap::new();
+    for d in [Disposition::Emergency, Disposition::Urgent, Disposition::Routine, Disposition::SelfCare] {
+        let of: Vec<&CaseRun> = runs.iter().filter(|r| r.gold.disposition == d).collect();
+        if !of.is_empty() {
+            accuracy_by_gold.insert(d.code().to_owned(), ratio(of.iter().filter(|r| r.disposition_correct).count(), of.len()));
+        }
+    }
+    let under = runs.iter().filter(|r| !r.disposition_correct && r.result.disposition.rank() > r.gold.disposition.rank()).count();
+    let over = runs.iter().filter(|r| !r.disposition_correct && r.result.disposition.rank() < r.gold.disposition.rank()).count();
+    let emergencies: Vec<&CaseRun> = runs.iter().filter(|r| r.gold.disposition == Disposition::Emergency).collect();
+    let rf: Vec<&CaseRun> = runs.iter().filter(|r| r.gold.red_flag).collect();
+    let non_rf: Vec<&CaseRun> = runs.iter().filter(|r| !r.gold.red_flag).collect();
+    let dept: Vec<bool> = runs.iter().filter_map(|r| r.department_correct).collect();
+    let completeness = |only_completed: bool| {
+        let v: Vec<f64> = runs
+            .iter()
+            .filter(|r| !only_completed || r.completed)
+            .filter_map(|r| r.oldcarts_completeness.map(f64::from))
+            .collect();
+        if v.is_empty() { 1.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
+    };
+    let questions: Vec<f64> = runs.iter().map(|r| f64::from(r.questions)).collect();
+    let turn_ms: Vec<f64> = runs.iter().flat_map(|r| r.turn_ms.iter().copied()).collect();
+    Report {
+        n_cases: n,
+        disposition_accuracy: ratio(correct, n),
+        accuracy_by_gold,
+        under_triage_rate: ratio(under, n),
+        over_triage_rate: ratio(over, n),
+        emergency_sensitivity: ratio(emergencies.iter().filter(|r| r.result.disposition == Disposition::Emergency).count(), emergencies.len()),
+        red_flag_recall: ratio(rf.iter().filter(|r| !r.result.red_flags.is_empty()).count(), rf.len()),
+        red_flag_false_alarm_rate: if non_rf.is_empty() { 0.0 } else { ratio(non_rf.iter().filter(|r| !r.result.red_flags.is_empty()).count(), non_rf.len()) },
+        department_accuracy: ratio(dept.iter().filter(|c| **c).count(), dept.len()),
+        oldcarts_completeness: completeness(true),
+        oldcarts_completeness_all: completeness(false),
+        questions_median: percentile(&questions, 50.0),
+        questions_max: runs.iter().map(|r| r.questions).max().unwrap_or(0),
+        turn_ms_p50: percentile(&turn_ms, 50.0),
+        turn_ms_p95: percentile(&turn_ms, 95.0),
+        cases: runs,
+    }
+}
+
+impl Report {
+    /// A plain-text summary with one line per failed case.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let pct = |v: f64| format!("{:.1}%", v * 100.0);
+        out.push_str(&format!("cases                      {}\n", self.n_cases));
+        out.push_str(&format!("disposition accuracy       {}\n", pct(self.disposition_accuracy)));
+        for (d, a) in &self.accuracy_by_gold {
+            out.push_str(&format!("  gold {d:<20} {}\n", pct(*a)));
+        }
+        out.push_str(&format!("under-triage rate          {}\n", pct(self.under_triage_rate)));
+        out.push_str(&format!("over-triage rate           {}\n", pct(self.over_triage_rate)));
+        out.push_str(&format!("emergency sensitivity      {}\n", pct(self.emergency_sensitivity)));
+        out.push_str(&format!("red-flag recall            {}\n", pct(self.red_flag_recall)));
+        out.push_str(&format!("red-flag false alarms      {}\n", pct(self.red_flag_false_alarm_rate)));
+        out.push_str(&format!("department accuracy        {}\n", pct(self.department_accuracy)));
+        out.push_str(&format!("OLDCARTS completeness      {} (all cases {})\n", pct(self.oldcarts_completeness), pct(self.oldcarts_completeness_all)));
+        out.push_str(&format!("questions median / max     {} / {}\n", self.questions_median, self.questions_max));
+        out.push_str(&format!("engine ms/turn p50 / p95   {:.2} / {:.2}\n", self.turn_ms_p50, self.turn_ms_p95));
+        for r in &self.cases {
+            let dept_bad = r.department_correct == Some(false);
+            let rf_bad = r.gold.red_flag != !r.result.red_flags.is_empty();
+            if !r.disposition_correct || dept_bad || rf_bad {
+                out.push_str(&format!(
+                    "  {:<12} gold {}/{}{} got {}/{} L{} {} [{}] q={}\n",
+                    r.id,
+                    r.gold.disposition.code(),
+                    r.gold.department.map_or("-", |d| d.code()),
+                    if r.gold.red_flag { " RF" } else { "" },
+                    r.result.disposition.code(),
+                    r.result.department.code(),
+                    r.result.level,
+                    r.result.protocol,
+                    r.result.red_flags.join(","),
+                    r.questions
+                ));
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,876 @@
+//! Rule-based language understanding: symptom concepts (with negation), yes/no, numbers,
+//! durations, ages, temperatures, ratings, sex, who is answering, and pregnancy, in Mandarin and
+//! English. Mandarin is matched on characters and, where that fails, on fuzzy pinyin, because
+//! speech recognition writes symptom words as homophones.
+
+pub mod fuzzy_pinyin;
+pub mod numbers;
+
+use protocol::{Lang, Sex};
+
+use crate::kb::KnowledgeBase;
+pub use numbers::DurationValue;
+
+/// Minimum syllables for a pinyin (sound-alike) match: shorter recognisers would match noise.
+const MIN_PINYIN_SYLLABLES: usize = 2;
+/// How many tokens before an English concept a negator still applies.
+const EN_NEGATION_WINDOW: usize = 6;
+
+/// A concept found in an utterance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConceptHit {
+    /// Concept id.
+    pub concept: String,
+    /// Denied ("没有发烧", "no fever").
+    pub negated: bool,
+    /// Matched only by sound (pinyin), not by characters.
+    pub by_sound: bool,
+}
+
+/// Yes, no, or don't know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum YesNo {
+    /// Affirmative.
+    Yes,
+    /// Negative.
+    No,
+    /// "Don't know", "not sure".
+    Unknown,
+}
+
+/// Minimum dictionary frequency (jieba) above which a sound-only match is rejected: the span is then
+/// a common word of its own (手上 is "on the hand", not 受伤 "injured").
+const COMMON_WORD_FREQ: usize = 200;
+/// Words a site character is part of without meaning the body site.
+const ZH_SITE_EXCLUSIONS: &[&str] = &["骨头", "里头", "外头", "上头", "前头", "后头", "舌头", "指头", "念头", "馒头", "枕头", "眉头", "石头", "奶头", "心头", "个头", "回头", "手指头", "脚趾头", "背包", "腰包", "眼泪"];
+/// English words skipped between the words of a phrase ("throat feels tight", "heart has been racing").
+const EN_FILLERS: &[&str] = &[
+    "is", "are", "am", "was", "were", "be", "been", "being", "feels", "feel", "felt", "feeling", "gets", "getting", "got", "get",
+    "has", "have", "had", "very", "really", "so", "quite", "a", "bit", "little", "all", "kind", "sort", "pretty", "too", "just",
+    "also", "totally", "completely", "keeps", "keep", "started", "starting", "real", "bad", "badly", "constantly",
+];
+/// Determiners that make an English site word a body part ("my back", not "came back").
+const EN_SITE_DETERMINERS: &[&str] = &["my", "his", "her", "the", "your", "their", "our", "lower", "upper", "left", "right", "middle", "both", "sore"];
+/// How far a feeling word may be from its site.
+const SITE_WINDOW: usize = 4;
+
+/// A Mandarin recogniser: parts separated by gaps of up to [`ZH_GAP_CHARS`] characters (`开~药`).
+struct ZhPattern {
+    concept: usize,
+    parts: Vec<Vec<char>>,
+    readings: Vec<Vec<String>>,
+}
+
+const ZH_GAP_CHARS: usize = 4;
+const EN_GAP_TOKENS: usize = 3;
+
+struct EnPattern {
+    concept: usize,
+    tokens: Vec<EnToken>,
+}
+
+enum EnToken {
+    Exact(String),
+    Prefix(String),
+    Gap,
+}
+
+impl EnToken {
+    fn matches(&self, word: &str) -> bool {
+        match self {
+            Self::Exact(w) => w == word || stem(w) == stem(word),
+            Self::Prefix(p) => word.starts_with(p.as_str()),
+            Self::Gap => true,
+        }
+    }
+}
+
+/// A light English stemmer for matching (racing/races/race -> rac, burns/burning -> burn).
+fn stem(word: &str) -> String {
+    let mut w = word.to_owned();
+    for suffix in ["ing", "ed", "es", "s"] {
+        let min = if suffix == "s" { 4 } else { 5 };
+        if w.len() >= min && w.ends_with(suffix) && !(suffix == "s" && w.ends_with("ss")) {
+            w.truncate(w.len() - suffix.len());
+            break;
+        }
+    }
+    if w.len() > 3 && w.ends_with('e') {
+        w.pop();
+    }
+    w
+}
+
+struct SiteWords {
+    concept: usize,
+    feeling: crate::kb::Feeling,
+    zh: Vec<Vec<char>>,
+    en: Vec<String>,
+}
+
+/// The matcher, compiled once from the knowledge base.
+pub struct Analyzer {
+    concept_ids: Vec<String>,
+    zh: Vec<ZhPattern>,
+    en: Vec<EnPattern>,
+    sites: Vec<SiteWords>,
+    dictionary: jieba_rs::Jieba,
+}
+
+impl std::fmt::Debug for Analyzer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analyzer").field("zh_patterns", &self.zh.len()).field("en_patterns", &self.en.len()).finish()
+    }
+}
+
+/// A normalised utterance.
+#[derive(Clone, Debug)]
+pub struct Utterance {
+    /// Original text.
+    pub raw: String,
+    /// Characters, full-width forms folded, lower case.
+    pub chars: Vec<char>,
+    /// English tokens (lower case, apostrophes removed, punctuation as separate "," or "." tokens).
+    pub tokens: Vec<String>,
+}
+
+impl Utterance {
+    /// Normalises `text`.
+    pub fn new(text: &str) -> Self {
+        let folded: String = text.chars().map(fold_width).collect::<String>().to_lowercase();
+        let chars: Vec<char> = folded.chars().collect();
+        let mut tokens = Vec::new();
+        let mut word = String::new();
+        for c in folded.chars() {
+            if c.is_ascii_alphanumeric() || (c == '.' && word.chars().all(|w| w.is_ascii_digit()) && !word.is_empty()) {
+                word.push(c);
+            } else if c == '\'' || c == '’' {
+                // don't -> dont
+            } else {
+                if !word.is_empty() {
+                    tokens.push(std::mem::take(&mut word).trim_end_matches('.').to_owned());
+                }
+                if matches!(c, ',' | '.' | ';' | '!' | '?' | '，' | '。' | '；' | '！' | '？') {
+                    tokens.push(",".to_owned());
+                }
+            }
+        }
+        if !word.is_empty() {
+            tokens.push(word.trim_end_matches('.').to_owned());
+        }
+        Self { raw: text.to_owned(), chars, tokens }
+    }
+
+    /// Tokens as `&str`.
+    pub fn token_refs(&self) -> Vec<&str> {
+        self.tokens.iter().map(String::as_str).collect()
+    }
+
+    /// Whether the text contains Han characters.
+    pub fn has_han(&self) -> bool {
+        self.chars.iter().any(|c| is_han(*c))
+    }
+
+    /// The text as one string (normalised).
+    pub fn text(&self) -> String {
+        self.chars.iter().collect()
+    }
+}
+
+fn is_han(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c)
+}
+
+/// Full-width ASCII to half-width; ideographic space to space.
+fn fold_width(c: char) -> char {
+    match c {
+        '\u{ff01}'..='\u{ff5e}' if !matches!(c, '，' | '。' | '；' | '！' | '？' | '：') => {
+            char::from_u32(c as u32 - 0xfee0).unwrap_or(c)
+        }
+        '\u{3000}' => ' ',
+        _ => c,
+    }
+}
+
+/// English normalisation of a recogniser or utterance: lower case, apostrophes dropped.
+fn en_words(text: &str) -> Vec<String> {
+    Utterance::new(text).tokens.into_iter().filter(|t| t != ",").collect()
+}
+
+impl Analyzer {
+    /// Compiles every recogniser in the vocabulary.
+    pub fn new(kb: &KnowledgeBase) -> Self {
+        let mut zh = Vec::new();
+        let mut en = Vec::new();
+        for (idx, concept) in kb.concepts.iter().enumerate() {
+            for phrase in &concept.zh {
+                let parts: Vec<Vec<char>> = phrase.split('~').map(|p| p.chars().map(fold_width).collect()).collect();
+                // The recogniser's own characters count with their main reading only; the
+                // utterance's with their common readings (弹 may be heard for 痰).
+                let readings = if parts.len() == 1 {
+                    parts[0].iter().map(|c| fuzzy_pinyin::readings(*c).into_iter().take(1).collect()).collect()
+                } else {
+                    Vec::new()
+                };
+                zh.push(ZhPattern { concept: idx, parts, readings });
+            }
+            for phrase in &concept.en {
+                let mut tokens = Vec::new();
+                for w in phrase.split_whitespace() {
+                    if w == "~" {
+                        tokens.push(EnToken::Gap);
+                        continue;
+                    }
+                    let prefix = w.ends_with('*');
+                    for t in en_words(w.trim_end_matches('*')) {
+                        tokens.push(if prefix { EnToken::Prefix(t) } else { EnToken::Exact(t) });
+                    }
+                }
+                if !tokens.is_empty() {
+                    en.push(EnPattern { concept: idx, tokens });
+                }
+            }
+        }
+        // Longer phrases first, so the most specific match claims the text.
+        zh.sort_by_key(|p| std::cmp::Reverse(p.parts.iter().map(Vec::len).sum::<usize>()));
+        en.sort_by_key(|p| std::cmp::Reverse(p.tokens.len()));
+        let index = |id: &str| kb.concepts.iter().position(|c| c.id == id).unwrap_or(0);
+        let sites = kb
+            .sites
+            .iter()
+            .map(|s| SiteWords {
+                concept: index(&s.concept),
+                feeling: s.feeling,
+                zh: s.zh.iter().map(|w| w.chars().collect()).collect(),
+                en: s.en.iter().map(|w| stem(w)).collect(),
+            })
+            .collect();
+        Self { concept_ids: kb.concepts.iter().map(|c| c.id.clone()).collect(), zh, en, sites, dictionary: jieba_rs::Jieba::new() }
+    }
+
+    /// Where a Mandarin pattern matches exactly at `start`: its end.
+    fn zh_exact_at(p: &ZhPattern, chars: &[char], start: usize) -> Option<usize> {
+        let mut pos = start;
+        for (k, part) in p.parts.iter().enumerate() {
+            let found = if k == 0 {
+                (chars.get(pos..pos + part.len()) == Some(&part[..])).then_some(pos)
+            } else {
+                (pos..=pos + ZH_GAP_CHARS).find(|&q| {
+                    chars.get(q..q + part.len()) == Some(&part[..]) && !chars[pos..q].iter().any(|c| is_clause_break(*c))
+                })
+            };
+            pos = found? + part.len();
+        }
+        Some(pos)
+    }
+
+    /// Whether an English pattern matches at `start`: its end. Fillers may sit between words.
+    fn en_at(p: &EnPattern, tokens: &[&str], start: usize) -> Option<usize> {
+        let mut pos = start;
+        for (k, t) in p.tokens.iter().enumerate() {
+            match t {
+                EnToken::Gap => {
+                    // The gap is resolved by the next token: try the shortest gap that works.
+                    let next = p.tokens.get(k + 1)?;
+                    let q = (pos..=pos + EN_GAP_TOKENS).find(|&q| tokens.get(q).is_some_and(|w| *w != "," && next.matches(w)))?;
+                    if tokens[pos..q].contains(&",") {
+                        return None;
+                    }
+                    pos = q;
+                }
+                _ => {
+                    if k > 0 && !matches!(p.tokens[k - 1], EnToken::Gap) {
+                        let mut skipped = 0;
+                        while skipped < 2 && tokens.get(pos).is_some_and(|w| EN_FILLERS.contains(w) && !t.matches(w)) {
+                            pos += 1;
+                            skipped += 1;
+                        }
+                    }
+                    if !tokens.get(pos).is_some_and(|w| t.matches(w)) {
+                        return None;
+                    }
+                    pos += 1;
+                }
+            }
+        }
+        Some(pos)
+    }
+
+    /// Concepts mentioned in `u`, each once (a denial wins over a mention only when every mention
+    /// is denied).
+    pub fn concepts(&self, u: &Utterance) -> Vec<ConceptHit> {
+        let mut hits: Vec<ConceptHit> = Vec::new();
+        let push = |hits: &mut Vec<ConceptHit>, concept: usize, negated: bool, by_sound: bool| {
+            let id = &self.concept_ids[concept];
+            match hits.iter_mut().find(|h| &h.concept == id) {
+                Some(h) => {
+                    h.negated &= negated;
+                    h.by_sound &= by_sound;
+                }
+                None => hits.push(ConceptHit { concept: id.clone(), negated, by_sound }),
+            }
+        };
+        if u.has_han() {
+            let readings: Vec<Vec<String>> = u.chars.iter().map(|c| fuzzy_pinyin::readings(*c)).collect();
+            let mut claimed = vec![false; u.chars.len()];
+            // Exact characters first, then sound-alike matches over what is left.
+            for p in &self.zh {
+                let gapped = p.parts.len() > 1;
+                for start in 0..u.chars.len() {
+                    if claimed[start] && !gapped {
+                        continue;
+                    }
+                    let Some(end) = Self::zh_exact_at(p, &u.chars, start) else { continue };
+                    if inside_other_word(&u.chars, start) {
+                        continue;
+                    }
+                    // A gapped pattern (开~药) spans other words; it neither needs nor takes the span.
+                    if gapped {
+                        push(&mut hits, p.concept, zh_negated(&u.chars, start, end), false);
+                    } else if !claimed[start..end].iter().any(|c| *c) {
+                        claimed[start..end].iter_mut().for_each(|c| *c = true);
+                        push(&mut hits, p.concept, zh_negated(&u.chars, start, end), false);
+                    }
+                }
+            }
+            for p in self.zh.iter().filter(|p| p.parts.len() == 1 && p.parts[0].len() >= MIN_PINYIN_SYLLABLES) {
+                let pc = &p.parts[0];
+                let n = pc.len();
+                if n > u.chars.len() {
+                    continue;
+                }
+                for start in 0..=u.chars.len() - n {
+                    if claimed[start..start + n].iter().any(|c| *c) {
+                        continue;
+                    }
+                    let sounds = (0..n).all(|k| {
+                        pc[k] == u.chars[start + k]
+                            || (!p.readings[k].is_empty() && fuzzy_pinyin::sounds_alike(&p.readings[k], &readings[start + k]))
+                    });
+                    if !sounds {
+                        continue;
+                    }
+                    if inside_other_word(&u.chars, start) {
+                        continue;
+                    }
+                    let anchored = (0..n).any(|k| pc[k] == u.chars[start + k]);
+                    let span: String = u.chars[start..start + n].iter().collect();
+                    if !anchored && self.dictionary.has_word(&span) && self.dictionary.suggest_freq(&span) >= COMMON_WORD_FREQ {
+                        continue;
+                    }
+                    claimed[start..start + n].iter_mut().for_each(|c| *c = true);
+                    push(&mut hits, p.concept, zh_negated(&u.chars, start, start + n), true);
+                }
+            }
+            self.zh_sites(u, &mut hits, &push);
+        }
+        let tokens = u.token_refs();
+        if tokens.iter().any(|t| t.chars().any(|c| c.is_ascii_alphabetic())) {
+            let mut claimed = vec![false; tokens.len()];
+            for p in &self.en {
+                for start in 0..tokens.len() {
+                    if claimed[start] {
+                        continue;
+                    }
+                    if let Some(end) = Self::en_at(p, &tokens, start)
+                        && !claimed[start..end].iter().any(|c| *c)
+                    {
+                        claimed[start..end].iter_mut().for_each(|c| *c = true);
+                        push(&mut hits, p.concept, en_negated(&tokens, start), false);
+                    }
+                }
+            }
+            self.en_sites(&tokens, &mut hits, &push);
+        }
+        hits
+    }
+
+    fn zh_sites(&self, u: &Utterance, hits: &mut Vec<ConceptHit>, push: &impl Fn(&mut Vec<ConceptHit>, usize, bool, bool)) {
+        for site in &self.sites {
+            if hits.iter().any(|h| h.concept == self.concept_ids[site.concept]) {
+                continue;
+            }
+            let feelings: &[&str] = match site.feeling {
+                crate::kb::Feeling::Pain => &["疼", "痛", "不舒服", "不太舒服", "难受", "不适", "酸"],
+                crate::kb::Feeling::Tight => &["闷", "发紧", "紧", "压"],
+                crate::kb::Feeling::Swollen => &["肿"],
+            };
+            'words: for word in &site.zh {
+                let n = word.len();
+                for start in 0..u.chars.len().saturating_sub(n - 1) {
+                    if u.chars[start..start + n] != word[..] {
+                        continue;
+                    }
+                    if inside_other_word(&u.chars, start) {
+                        continue;
+                    }
+                    let window_end = (start + n + SITE_WINDOW + 2).min(u.chars.len());
+                    let window: String = u.chars[start + n..window_end].iter().take_while(|c| !is_clause_break(**c)).collect();
+                    if feelings.iter().any(|f| window.contains(f)) {
+                        push(hits, site.concept, zh_negated(&u.chars, start, start + n), false);
+                        break 'words;
+                    }
+                }
+            }
+        }
+    }
+
+    fn en_sites(&self, tokens: &[&str], hits: &mut Vec<ConceptHit>, push: &impl Fn(&mut Vec<ConceptHit>, usize, bool, bool)) {
+        let stems: Vec<String> = tokens.iter().map(|t| stem(t)).collect();
+        for site in &self.sites {
+            if hits.iter().any(|h| h.concept == self.concept_ids[site.concept]) {
+                continue;
+            }
+            let feelings: &[&str] = match site.feeling {
+                crate::kb::Feeling::Pain => &["pain", "painful", "hurt", "ach", "achy", "sor", "cramp", "tender", "burn", "sting", "throb"],
+                crate::kb::Feeling::Tight => &["tight", "tightnes", "heavy", "heavines", "pressur", "squeez", "crush"],
+                crate::kb::Feeling::Swollen => &["swollen", "swell", "puffy"],
+            };
+            'tokens: for (j, s) in stems.iter().enumerate() {
+                if !site.en.contains(s) {
+                    continue;
+                }
+                let determined = (1..=2).any(|d| j >= d && EN_SITE_DETERMINERS.contains(&tokens[j - d]));
+                let lo = j.saturating_sub(SITE_WINDOW);
+                let hi = (j + SITE_WINDOW + 1).min(tokens.len());
+                for k in lo..hi {
+                    if k == j || !feelings.contains(&stems[k].as_str()) {
+                        continue;
+                    }
+                    let (a, b) = (k.min(j), k.max(j));
+                    if tokens[a..b].contains(&",") {
+                        continue;
+                    }
+                    if determined || b - a == 1 {
+                        push(hits, site.concept, en_negated(tokens, a), false);
+                        break 'tokens;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether `chars[start]` is the second character of a word that is not about the body (the 头 of
+/// 骨头疼 "bone pain" is not the 头 of 头疼 "headache").
+fn inside_other_word(chars: &[char], start: usize) -> bool {
+    ZH_SITE_EXCLUSIONS.iter().any(|x| {
+        let xc: Vec<char> = x.chars().collect();
+        (1..xc.len()).any(|off| start >= off && chars.get(start - off..start - off + xc.len()) == Some(&xc[..]))
+    })
+}
+
+fn is_clause_break(c: char) -> bool {
+    matches!(c, '，' | ',' | '。' | '.' | '；' | ';' | '！' | '!' | '？' | '?')
+}
+
+/// Mandarin clause boundaries: punctuation and contrastive conjunctions.
+fn zh_clause_start(chars: &[char], before: usize) -> usize {
+    const BREAKS: &[&str] = &["但是", "可是", "不过", "就是", "只是", "但", "而且", "还有", "另外"];
+    let mut start = 0;
+    for i in (0..before).rev() {
+        if matches!(chars[i], '，' | ',' | '。' | '.' | '；' | ';' | '！' | '!' | '？' | '?' | ' ') {
+            start = i + 1;
+            break;
+        }
+    }
+    let clause: String = chars[start..before].iter().collect();
+    let mut offset = 0;
+    for b in BREAKS {
+        if let Some(pos) = clause.rfind(b) {
+            let after = clause[..pos].chars().count() + b.chars().count();
+            offset = offset.max(after);
+        }
+    }
+    start + offset
+}
+
+/// Whether the concept at `start..end` is denied: a negator earlier in its clause (没有发烧, 不咳嗽,
+/// 否认胸痛), not cancelled by an affirmative after it (没有发烧，有咳嗽 is split by the comma), or
+/// a negator straight after it (出汗没有).
+fn zh_negated(chars: &[char], start: usize, end: usize) -> bool {
+    let clause_start = zh_clause_start(chars, start);
+    let before: String = chars[clause_start..start].iter().collect();
+    // Uncertainty is not denial: 不知道有没有发烧, 不清楚.
+    if ["不知道", "不清楚", "不确定", "说不清", "不太清楚", "有没有"].iter().any(|u| before.contains(u)) {
+        return false;
+    }
+    const NEGATORS: &[&str] = &["没有", "没", "无", "不", "否认", "未", "从不", "从来没"];
+    // Words that contain 不/没/无 but do not deny what follows.
+    const NOT_NEGATORS: &[&str] = &["不舒服", "不好", "不行", "不停", "不了", "不住", "受不了", "不少", "无力", "不对劲", "不得了", "了不起", "没事"];
+    let mut cleaned = before.clone();
+    for w in NOT_NEGATORS {
+        cleaned = cleaned.replace(w, "");
+    }
+    if NEGATORS.iter().any(|n| cleaned.contains(n)) {
+        // An affirmative between the negator and the concept resets it: 没发烧但是有咳嗽 is split
+        // above; 不知道 handled; 有 right before the concept after a negator ("没有...有") is rare.
+        return true;
+    }
+    let after: String = chars[end..chars.len().min(end + 3)].iter().collect();
+    after.starts_with("没有") || after.starts_with("没") && !after.starts_with("没事")
+}
+
+/// English negation: a negator earlier in the clause within a few words, not cancelled by an
+/// affirmative ("I don't have a fever, I have a cough"; "no fever or chills").
+fn en_negated(tokens: &[&str], start: usize) -> bool {
+    const NEGATORS: &[&str] = &["no", "not", "never", "without", "denies", "deny", "dont", "doesnt", "didnt", "havent", "hasnt", "isnt", "arent", "wasnt", "werent", "none", "nor", "neither", "nope", "nothing"];
+    const BREAKS: &[&str] = &[",", "but", "although", "though", "however", "except", "and i", "yet"];
+    const AFFIRM: &[&str] = &["have", "has", "got", "is", "am", "feel", "feels"];
+    let mut i = start;
+    let mut seen_affirm = false;
+    while i > 0 && start - i < EN_NEGATION_WINDOW {
+        i -= 1;
+        let t = tokens[i];
+        if BREAKS.contains(&t) && t != "," {
+            return false;
+        }
+        if t == "," {
+            // "no fever, cough or chills" keeps the denial across a list comma when the word after
+            // the comma is the concept itself or a list word; a new clause ("..., i have") stops it.
+            let next = tokens.get(i + 1).copied().unwrap_or("");
+            if matches!(next, "i" | "im" | "it" | "its" | "but" | "and" | "my" | "the" | "he" | "she" | "there") {
+                return false;
+            }
+            continue;
+        }
+        if NEGATORS.contains(&t) {
+            // "don't know" is uncertainty, not denial.
+            if tokens.get(i + 1).is_some_and(|n| matches!(*n, "know" | "sure" | "remember" | "think")) {
+                return false;
+            }
+            return !seen_affirm || matches!(t, "dont" | "doesnt" | "didnt" | "havent" | "hasnt");
+        }
+        if AFFIRM.contains(&t) {
+            seen_affirm = true;
+        }
+        if matches!(t, "not") {
+            return true;
+        }
+    }
+    false
+}
+
+/// Yes, no or don't know, from the start of an answer.
+pub fn yes_no(u: &Utterance) -> Option<YesNo> {
+    let text = u.text();
+    let text = text.trim_start_matches(|c: char| !c.is_alphanumeric() && !is_han(c));
+    const ZH_UNKNOWN: &[&str] = &["不知道", "不清楚", "不太清楚", "说不清", "不确定", "没注意", "记不清", "不记得", "不太确定", "不好说"];
+    const ZH_NO: &[&str] = &["没有", "没", "不是", "不会", "不", "无", "否", "从来没有", "一点也没有", "都没有"];
+    const ZH_YES: &[&str] = &["有", "是", "对", "嗯", "会", "好", "确实", "没错", "肯定", "可能有", "有点", "有一点", "疼", "当然", "行", "可以"];
+    if ZH_UNKNOWN.iter().any(|w| text.contains(w)) {
+        return Some(YesNo::Unknown);
+    }
+    if ZH_NO.iter().any(|w| text.starts_with(w)) && !text.starts_with("没错") && !text.starts_with("不错") {
+        return Some(YesNo::No);
+    }
+    if ZH_YES.iter().any(|w| text.starts_with(w)) || text.starts_with("没错") {
+        return Some(YesNo::Yes);
+    }
+    let tokens = u.token_refs();
+    let joined = format!(" {} ", tokens.iter().filter(|t| **t != ",").copied().collect::<Vec<_>>().join(" "));
+    const EN_UNKNOWN: &[&str] = &[" not sure ", " dont know ", " unsure ", " no idea ", " cant say ", " dont remember ", " not certain ", " maybe ", " cant remember ", " i dont really know "];
+    if EN_UNKNOWN.iter().any(|w| joined.contains(w)) {
+        return Some(YesNo::Unknown);
+    }
+    let first = tokens.iter().copied().find(|t| *t != ",").unwrap_or("");
+    let first_two = joined.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    const EN_NO: &[&str] = &["no", "nope", "nah", "never", "none", "negative", "neither"];
+    const EN_NO_2: &[&str] = &["not really", "i dont", "i havent", "i am not", "im not", "it doesnt", "it isnt", "i didnt", "not at", "i wasnt", "she doesnt", "he doesnt", "she hasnt", "he hasnt", "there isnt", "it wasnt"];
+    if EN_NO.contains(&first) || EN_NO_2.iter().any(|w| first_two.starts_with(w) || joined.starts_with(&format!(" {w} "))) {
+        return Some(YesNo::No);
+    }
+    const EN_YES: &[&str] = &["yes", "yeah", "yep", "yup", "yea", "sure", "correct", "right", "definitely", "absolutely", "indeed", "ok", "okay", "affirmative", "uh", "mhm", "true", "exactly"];
+    const EN_YES_2: &[&str] = &["i do", "i have", "i am", "im", "it does", "it is", "a little", "a bit", "i did", "i was", "she does", "he does", "she has", "he has", "there is", "that is", "thats right", "i think so", "it has", "i guess"];
+    if EN_YES.contains(&first) || EN_YES_2.iter().any(|w| joined.starts_with(&format!(" {w} "))) {
+        return Some(YesNo::Yes);
+    }
+    None
+}
+
+/// Sex from an answer to "male or female?" (`direct`) or from words about the patient.
+pub fn sex(u: &Utterance, direct: bool) -> Option<Sex> {
+    let text = u.text();
+    let tokens = u.token_refs();
+    let has = |w: &[&str]| tokens.iter().any(|t| w.contains(t));
+    const ZH_F_PROXY: &[&str] = &["女儿", "闺女", "妈妈", "母亲", "我妈", "老婆", "妻子", "媳妇", "奶奶", "外婆", "姥姥", "姐姐", "妹妹", "孙女", "外孙女", "女孩", "女宝"];
+    const ZH_M_PROXY: &[&str] = &["儿子", "爸爸", "父亲", "我爸", "老公", "丈夫", "爷爷", "外公", "姥爷", "哥哥", "弟弟", "孙子", "外孙", "男孩", "男宝"];
+    let zh_f = ZH_F_PROXY.iter().any(|w| text.contains(w)) || (direct && (text.contains('女') || text.contains('她')));
+    let zh_m = ZH_M_PROXY.iter().any(|w| text.contains(w)) || (direct && (text.contains('男') || text.contains('他')));
+    const EN_F: &[&str] = &["female", "woman", "girl", "daughter", "mother", "mom", "mum", "wife", "grandmother", "grandma", "sister", "lady", "granddaughter"];
+    const EN_M: &[&str] = &["male", "man", "boy", "son", "father", "dad", "husband", "grandfather", "grandpa", "brother", "gentleman", "grandson"];
+    let en_f = has(EN_F) || (direct && has(&["she", "her", "f"]));
+    let en_m = has(EN_M) || (direct && has(&["he", "him", "his", "m"]));
+    match (zh_f || en_f, zh_m || en_m) {
+        (true, false) => Some(Sex::Female),
+        (false, true) => Some(Sex::Male),
+        _ => None,
+    }
+}
+
+/// Someone answering for the patient: the relation word ("儿子", "my son").
+pub fn proxy_relation(u: &Utterance) -> Option<String> {
+    let text = u.text();
+    const ZH: &[&str] = &["我儿子", "我女儿", "我孩子", "我家孩子", "孩子", "宝宝", "我妈", "我爸", "我母亲", "我父亲", "我老婆", "我老公", "我爱人", "我妻子", "我丈夫", "我爷爷", "我奶奶", "我外公", "我外婆", "我姥姥", "我姥爷", "我孙子", "我孙女", "我闺女", "我家老人", "我朋友", "我同事"];
+    if let Some(w) = ZH.iter().find(|w| text.contains(*w)) {
+        return Some(w.trim_start_matches('我').to_owned());
+    }
+    let tokens = u.token_refs();
+    const EN: &[&str] = &["son", "daughter", "child", "kid", "baby", "mother", "mom", "mum", "father", "dad", "wife", "husband", "grandmother", "grandma", "grandfather", "grandpa", "partner", "friend", "grandson", "granddaughter", "boy", "girl", "toddler", "infant", "newborn"];
+    for (i, t) in tokens.iter().enumerate() {
+        if matches!(*t, "my" | "our") && let Some(rel) = tokens.get(i + 1).filter(|r| EN.contains(*r)) {
+            return Some((*rel).to_owned());
+        }
+    }
+    None
+}
+
+/// Pregnancy from an answer to "could you be pregnant?" or words in any answer.
+pub fn pregnancy(u: &Utterance, hits: &[ConceptHit], direct: bool) -> Option<bool> {
+    if let Some(hit) = hits.iter().find(|h| h.concept == "pregnant") {
+        return Some(!hit.negated);
+    }
+    if !direct {
+        return None;
+    }
+    let text = u.text();
+    if ["不可能", "不会", "没怀", "没有怀"].iter().any(|w| text.contains(w)) {
+        return Some(false);
+    }
+    match yes_no(u) {
+        Some(YesNo::Yes) => Some(true),
+        Some(YesNo::No) => Some(false),
+        _ => {
+            let tokens = u.token_refs();
+            if tokens.iter().any(|t| matches!(*t, "impossible" | "menopause" | "postmenopausal")) || text.contains("绝经") {
+                Some(false)
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// A duration anywhere in the utterance.
+pub fn duration(u: &Utterance) -> Option<DurationValue> {
+    if u.has_han() && let Some(d) = numbers::zh_duration(&u.text()) {
+        return Some(d);
+    }
+    numbers::en_duration(&u.token_refs())
+}
+
+/// An age in days.
+pub fn age_days(u: &Utterance, expecting: bool) -> Option<f64> {
+    let tokens = u.token_refs();
+    numbers::zh_age(&u.text(), expecting && u.has_han())
+        .or_else(|| numbers::en_age(&tokens, expecting))
+        .or_else(|| if expecting { numbers::zh_age(&u.text(), true) } else { None })
+        .filter(|d| (0.0..=130.0 * 365.25).contains(d))
+}
+
+/// A temperature in Celsius.
+pub fn temperature(u: &Utterance, expecting: bool) -> Option<f32> {
+    numbers::temperature(&u.chars, &u.token_refs(), expecting)
+}
+
+/// A 0-10 rating.
+pub fn rating(u: &Utterance, expecting: bool) -> Option<u8> {
+    numbers::rating(&u.chars, &u.token_refs(), expecting)
+}
+
+/// Whether an answer says "nothing" (for history, medications, allergies: 否认).
+pub fn denies_all(u: &Utterance) -> bool {
+    let text = u.text();
+    let t = text.trim().trim_end_matches(['。', '.', '!', '！']);
+    const ZH: &[&str] = &["没有", "没", "无", "都没有", "没什么", "没啥", "不吃", "没吃", "没有过敏", "没过敏", "否认", "健康", "一直很健康", "身体挺好"];
+    const EN: &[&str] = &["none", "no", "nothing", "nope", "no medicines", "no medication", "not taking anything", "no allergies", "none that i know of", "no known allergies", "healthy", "nothing regular", "no i dont", "no i havent", "no none"];
+    if ZH.iter().any(|w| t == *w || t.starts_with(&format!("{w}，")) || t.starts_with(&format!("{w},"))) {
+        return true;
+    }
+    let joined = u.token_refs().into_iter().filter(|t| *t != ",").collect::<Vec<_>>().join(" ");
+    EN.iter().any(|w| joined == *w || joined.starts_with(&format!("{w} "))) && !joined.contains(" but ")
+        || (matches!(yes_no(u), Some(YesNo::No)) && u.tokens.len() <= 3 && u.chars.len() <= 12)
+}
+
+/// Pain character words volunteered in an opening ("crushing chest pain", "胸口压榨样疼").
+pub fn character_words(u: &Utterance, lang: Lang) -> Option<String> {
+    const ZH: &[&str] = &["压榨样", "压着疼", "闷痛", "刺痛", "针扎样", "烧灼样", "火辣辣", "绞痛", "胀痛", "隐痛", "钝痛", "撕裂样", "跳痛", "酸痛", "刀割样", "抽痛", "像压了块石头", "像压了石头"];
+    const EN: &[&str] = &["crushing", "pressure", "squeezing", "sharp", "stabbing", "burning", "dull", "aching", "achy", "cramping", "cramp", "throbbing", "pounding", "tearing", "shooting", "tight", "heavy", "colicky", "gnawing"];
+    let _ = lang;
+    let text = u.text();
+    if let Some(w) = ZH.iter().find(|w| text.contains(*w)) {
+        return Some((*w).to_owned());
+    }
+    let tokens = u.token_refs();
+    tokens.iter().find(|t| EN.contains(*t)).map(|t| (*t).to_owned())
+}
+
+/// Where a symptom is, when an opening says so ("右下腹疼", "pain in my lower right side").
+pub fn location_words(u: &Utterance) -> Option<String> {
+    const ZH_SIDES: &[&str] = &["左下腹", "右下腹", "左上腹", "右上腹", "上腹部", "下腹部", "上腹", "下腹", "肚脐周围", "小肚子", "心窝", "胸口正中", "胸骨后", "左胸", "右胸", "后背", "腰部", "左侧", "右侧", "左边", "右边", "前额", "太阳穴", "后脑勺", "头顶", "左眼", "右眼", "左耳", "右耳", "左膝", "右膝", "左脚", "右脚", "左手", "右手"];
+    let text = u.text();
+    if let Some(w) = ZH_SIDES.iter().find(|w| text.contains(*w)) {
+        return Some((*w).to_owned());
+    }
+    let tokens = u.token_refs();
+    const EN_SIDES: &[&str] = &["left", "right", "upper", "lower", "middle", "centre", "center", "behind", "front", "back"];
+    const EN_PARTS: &[&str] = &["side", "chest", "abdomen", "belly", "stomach", "tummy", "head", "forehead", "temple", "eye", "ear", "knee", "ankle", "wrist", "shoulder", "hip", "foot", "leg", "arm", "quadrant"];
+    for (i, t) in tokens.iter().enumerate() {
+        if EN_SIDES.contains(t) {
+            let window: Vec<&str> = tokens[i..tokens.len().min(i + 4)].to_vec();
+            if let Some(part) = window.iter().skip(1).find(|w| EN_PARTS.contains(*w)) {
+                let end = window.iter().position(|w| w == part).unwrap_or(0);
+                return Some(window[..=end].join(" "));
+            }
+        }
+    }
+    None
+}
+
+/// Timing words ("一阵一阵", "comes and goes", "all the time").
+pub fn timing_words(u: &Utterance) -> Option<String> {
+    const ZH: &[&str] = &["一阵一阵", "阵发", "时好时坏", "一直", "持续", "断断续续", "反复"];
+    const EN: &[&str] = &["comes and goes", "on and off", "all the time", "constant", "constantly", "intermittent", "off and on", "every few minutes", "waves"];
+    let text = u.text();
+    if let Some(w) = ZH.iter().find(|w| text.contains(*w)) {
+        return Some((*w).to_owned());
+    }
+    let joined = format!(" {} ", u.token_refs().join(" "));
+    EN.iter().find(|w| joined.contains(&format!(" {w} "))).map(|w| (*w).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analyzer() -> (Analyzer, KnowledgeBase) {
+        let kb = KnowledgeBase::embedded().expect("kb");
+        (Analyzer::new(&kb), kb)
+    }
+
+    fn found(a: &Analyzer, text: &str) -> Vec<(String, bool)> {
+        let mut v: Vec<(String, bool)> = a.concepts(&Utterance::new(text)).into_iter().map(|h| (h.concept, h.negated)).collect();
+        v.sort();
+        v
+    }
+
+    fn has(a: &Analyzer, text: &str, concept: &str, negated: bool) -> bool {
+        found(a, text).contains(&(concept.to_owned(), negated))
+    }
+
+    #[test]
+    fn mandarin_concepts_and_negation() {
+        let (a, _) = analyzer();
+        assert!(has(&a, "胸口疼了两个小时，出了一身冷汗", "chest_pain", false));
+        assert!(has(&a, "胸口疼了两个小时，出了一身冷汗", "sweating", false));
+        assert!(has(&a, "没有发烧，但是咳嗽", "fever", true));
+        assert!(has(&a, "没有发烧，但是咳嗽", "cough", false));
+        assert!(has(&a, "不发烧也不咳嗽", "cough", true));
+        assert!(has(&a, "否认胸痛", "chest_pain", true));
+        assert!(has(&a, "出汗没有", "sweating", true));
+        assert!(has(&a, "我肚子不舒服，有点恶心", "nausea", false));
+        assert!(has(&a, "不知道有没有发烧", "fever", false));
+    }
+
+    #[test]
+    fn recognition_homophones_match_by_sound() {
+        let (a, _) = analyzer();
+        assert!(has(&a, "我头腾了三天", "headache", false), "疼 -> 腾");
+        assert!(has(&a, "一直可受", "cough", false), "咳嗽 -> 可受");
+        assert!(has(&a, "有弹，黄色的", "sputum", false), "痰 -> 弹");
+        let hits = a.concepts(&Utterance::new("我头腾了三天"));
+        assert!(hits.iter().any(|h| h.concept == "headache" && h.by_sound));
+    }
+
+    #[test]
+    fn english_concepts_and_negation() {
+        let (a, _) = analyzer();
+        assert!(has(&a, "I've had crushing chest pain and I'm sweating", "chest_pain", false));
+        assert!(has(&a, "I've had crushing chest pain and I'm sweating", "sweating", false));
+        assert!(has(&a, "No fever, cough or chills", "cough", true));
+        assert!(has(&a, "No fever, cough or chills", "chills", true));
+        assert!(has(&a, "I don't have a fever, I have a cough", "fever", true));
+        assert!(has(&a, "I don't have a fever, I have a cough", "cough", false));
+        assert!(has(&a, "I'm not feeling well and have been vomiting", "vomiting", false));
+        assert!(has(&a, "she has been vomiting but no diarrhea", "diarrhoea", true));
+        assert!(has(&a, "I can't breathe", "shortness_of_breath", false));
+        assert!(has(&a, "I don't know if I had a fever", "fever", false));
+    }
+
+    #[test]
+    fn yes_no_variants() {
+        let cases = [
+            ("有，出汗", YesNo::Yes),
+            ("有一点", YesNo::Yes),
+            ("是的", YesNo::Yes),
+            ("没有", YesNo::No),
+            ("不是", YesNo::No),
+            ("不太清楚", YesNo::Unknown),
+            ("不知道", YesNo::Unknown),
+            ("Yes, I have been sweating", YesNo::Yes),
+            ("yeah a bit", YesNo::Yes),
+            ("No, not at all", YesNo::No),
+            ("I don't think so", YesNo::No),
+            ("I'm not sure", YesNo::Unknown),
+            ("Nope", YesNo::No),
+            ("I do", YesNo::Yes),
+            ("没错", YesNo::Yes),
+        ];
+        for (text, want) in cases {
+            assert_eq!(yes_no(&Utterance::new(text)), Some(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn who_and_what() {
+        let u = Utterance::new("My son is two and has had a fever since yesterday");
+        assert_eq!(proxy_relation(&u).as_deref(), Some("son"));
+        assert_eq!(sex(&u, false), Some(Sex::Male));
+        assert_eq!(age_days(&u, false).map(|d| (d / 365.25).round()), Some(2.0));
+        assert_eq!(duration(&u).map(|d| d.hours), Some(24.0));
+        let u = Utterance::new("我女儿三个月大，发烧了");
+        assert_eq!(proxy_relation(&u).as_deref(), Some("女儿"));
+        assert_eq!(sex(&u, false), Some(Sex::Female));
+        assert_eq!(age_days(&u, false).map(|d| (d / 30.44).round()), Some(3.0));
+        assert_eq!(sex(&Utterance::new("女"), true), Some(Sex::Female));
+        assert_eq!(sex(&Utterance::new("male"), true), Some(Sex::Male));
+        assert_eq!(sex(&Utterance::new("female"), true), Some(Sex::Female));
+        assert!(denies_all(&Utterance::new("没有")));
+        assert!(denies_all(&Utterance::new("None")));
+        assert!(!denies_all(&Utterance::new("高血压，吃氨氯地平")));
+    }
+
+    #[test]
+    fn free_phrasing_by_site_stem_gap_and_filler() {
+        let (a, _) = analyzer();
+        assert!(has(&a, "my stomach really hurts", "abdominal_pain", false));
+        assert!(has(&a, "I have bad pain low in my tummy", "abdominal_pain", false));
+        assert!(has(&a, "头有点胀痛", "headache", false));
+        assert!(has(&a, "一走路胸口就闷", "chest_tightness", false));
+        assert!(has(&a, "my lips are swollen and my throat feels tight", "throat_swelling", false));
+        assert!(has(&a, "my heart has been racing", "palpitations", false));
+        assert!(has(&a, "it burns when I pee", "dysuria", false));
+        assert!(has(&a, "I splashed bleach in my eye", "eye_injury", false));
+        assert!(has(&a, "我来开降压药", "medication_refill", false));
+        assert!(!has(&a, "骨头疼", "headache", false), "骨头 is bone, not head");
+        assert!(!has(&a, "I came back home and the pain started", "back_pain", false));
+    }
+
+    #[test]
+    fn common_words_do_not_match_by_sound() {
+        let (a, _) = analyzer();
+        assert!(!has(&a, "手上起红疹", "injury", false), "手上 is a word, not 受伤");
+        assert!(!has(&a, "腰扭了，疼得动不了", "pregnant", false), "rare readings do not count");
+        assert!(!has(&a, "从肚脐周围转到右下腹了", "pregnant", false), "腹 is not 怀");
+        assert!(has(&a, "My daughter is not herself and has a temperature.", "fever", false));
+    }
+
+    #[test]
+    fn volunteered_details() {
+        assert_eq!(location_words(&Utterance::new("pain in my lower right side")).as_deref(), Some("lower right side"));
+        assert_eq!(location_words(&Utterance::new("右下腹疼")).as_deref(), Some("右下腹"));
+        assert_eq!(character_words(&Utterance::new("crushing chest pain"), Lang::En).as_deref(), Some("crushing"));
+        assert_eq!(timing_words(&Utterance::new("it comes and goes")).as_deref(), Some("comes and goes"));
+    }
+}
+
