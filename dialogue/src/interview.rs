@@ -59,7 +59,7 @@ pub struct InterviewConfig {
 
 impl Default for InterviewConfig {
     fn default() -> Self {
-        Self { kiosk_id: "kiosk".into(), max_followups: 3, max_opening_retries: 1, max_reasks: 1 }
+        Self { kiosk_id: "kiosk".into(), max_followups: 2, max_opening_retries: 1, max_reasks: 1 }
     }
 }
 

@@ -81,7 +81,10 @@ pub fn assess(
         _ => Disposition::Routine,
     };
 
-    let (department, department_reason) = if let Some(hit) = fired.iter().min_by_key(|h| h.level) {
+    // Among the most urgent red flags, the one listed first in red_flags.toml names the department
+    // (the file lists the ones with a specific department first).
+    let rule_order = |id: &str| kb.red_flags.iter().position(|r| r.id == id).unwrap_or(usize::MAX);
+    let (department, department_reason) = if let Some(hit) = fired.iter().min_by_key(|h| (h.level, rule_order(&h.rule_id))) {
         let rule_department = kb.red_flags.iter().find(|r| r.id == hit.rule_id).and_then(|r| r.department);
         let d = remap(kb, rule_department.unwrap_or(Department::Emergency), facts);
         let name = kb.department_name(d);

@@ -71,6 +71,20 @@ pub struct Concept {
     pub en: Vec<String>,
     /// Yes/no question, when the concept is asked about directly.
     pub ask: Option<Text>,
+    /// Names shown with the question (and used by the simulated patient), when the recognisers
+    /// would be misleading: a specific finding's names avoid the words of the general symptom
+    /// ("blood" for vomiting blood, not "vomiting").
+    pub names: Option<Names>,
+}
+
+/// Curated names of a concept.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Names {
+    /// Mandarin.
+    pub zh: Vec<String>,
+    /// English.
+    pub en: Vec<String>,
 }
 
 impl Concept {
@@ -81,6 +95,12 @@ impl Concept {
 
     /// Plain names (recognisers without wildcards) in `lang`, for people and the simulated patient.
     pub fn names(&self, lang: Lang) -> Vec<String> {
+        if let Some(names) = &self.names {
+            return match lang {
+                Lang::Zh => names.zh.clone(),
+                Lang::En => names.en.clone(),
+            };
+        }
         let list = match lang {
             Lang::Zh => &self.zh,
             Lang::En => &self.en,

@@ -47,12 +47,21 @@ const ZH_SITE_EXCLUSIONS: &[&str] = &["骨头", "里头", "外头", "上头", "�
 const EN_FILLERS: &[&str] = &[
     "is", "are", "am", "was", "were", "be", "been", "being", "feels", "feel", "felt", "feeling", "gets", "getting", "got", "get",
     "has", "have", "had", "very", "really", "so", "quite", "a", "bit", "little", "all", "kind", "sort", "pretty", "too", "just",
-    "also", "totally", "completely", "keeps", "keep", "started", "starting", "real", "bad", "badly", "constantly",
+    "also", "totally", "completely", "keeps", "keep", "started", "starting", "constantly",
+    "look", "looks", "looking", "turned", "turning", "gone", "going", "become", "became", "much", "even", "quite",
 ];
+/// At most this many filler words between two words of a phrase.
+const EN_MAX_FILLERS: usize = 3;
 /// Determiners that make an English site word a body part ("my back", not "came back").
 const EN_SITE_DETERMINERS: &[&str] = &["my", "his", "her", "the", "your", "their", "our", "lower", "upper", "left", "right", "middle", "both", "sore"];
 /// How far a feeling word may be from its site.
-const SITE_WINDOW: usize = 4;
+const SITE_WINDOW: usize = 6;
+
+/// Degree words and particles skipped inside a Mandarin phrase ("脖子很硬" = 脖子硬, "心跳得很快" = 心跳快,
+/// "大便是黑的" = 大便黑).
+const ZH_FILLERS: &[&str] = &["非常", "特别", "有点", "有些", "比较", "一直", "老是", "总是", "很", "太", "挺", "是", "的", "得", "也", "都", "还", "好", "更"];
+/// At most this many filler words inside one phrase.
+const ZH_MAX_FILLERS: usize = 2;
 
 /// A Mandarin recogniser: parts separated by gaps of up to [`ZH_GAP_CHARS`] characters (`开~药`).
 struct ZhPattern {
@@ -96,6 +105,11 @@ fn stem(word: &str) -> String {
         }
     }
     if w.len() > 3 && w.ends_with('e') {
+        w.pop();
+    }
+    // spinning -> spinn -> spin
+    let b = w.as_bytes();
+    if b.len() > 3 && b[b.len() - 1] == b[b.len() - 2] && !matches!(b[b.len() - 1], b'l' | b's' | b'z' | b'e' | b'o') {
         w.pop();
     }
     w
@@ -248,18 +262,43 @@ impl Analyzer {
         Self { concept_ids: kb.concepts.iter().map(|c| c.id.clone()).collect(), zh, en, sites, dictionary: jieba_rs::Jieba::new() }
     }
 
+    /// Where a Mandarin phrase matches at `start` with filler words allowed between its characters.
+    fn zh_part_at(part: &[char], chars: &[char], start: usize) -> Option<usize> {
+        let mut pos = start;
+        let mut fillers = 0;
+        for (k, c) in part.iter().enumerate() {
+            if k > 0 && chars.get(pos) != Some(c) {
+                // Skip one filler word, if that is what stands here.
+                if fillers < ZH_MAX_FILLERS
+                    && let Some(f) = ZH_FILLERS.iter().find(|f| {
+                        let fc: Vec<char> = f.chars().collect();
+                        chars.get(pos..pos + fc.len()) == Some(&fc[..])
+                    })
+                {
+                    pos += f.chars().count();
+                    fillers += 1;
+                }
+            }
+            if chars.get(pos) != Some(c) {
+                return None;
+            }
+            pos += 1;
+        }
+        Some(pos)
+    }
+
     /// Where a Mandarin pattern matches exactly at `start`: its end.
     fn zh_exact_at(p: &ZhPattern, chars: &[char], start: usize) -> Option<usize> {
         let mut pos = start;
         for (k, part) in p.parts.iter().enumerate() {
-            let found = if k == 0 {
-                (chars.get(pos..pos + part.len()) == Some(&part[..])).then_some(pos)
+            pos = if k == 0 {
+                Self::zh_part_at(part, chars, pos)?
             } else {
-                (pos..=pos + ZH_GAP_CHARS).find(|&q| {
+                let q = (pos..=pos + ZH_GAP_CHARS).find(|&q| {
                     chars.get(q..q + part.len()) == Some(&part[..]) && !chars[pos..q].iter().any(|c| is_clause_break(*c))
-                })
+                })?;
+                q + part.len()
             };
-            pos = found? + part.len();
         }
         Some(pos)
     }
@@ -267,6 +306,7 @@ impl Analyzer {
     /// Whether an English pattern matches at `start`: its end. Fillers may sit between words.
     fn en_at(p: &EnPattern, tokens: &[&str], start: usize) -> Option<usize> {
         let mut pos = start;
+        let mut matched = 0;
         for (k, t) in p.tokens.iter().enumerate() {
             match t {
                 EnToken::Gap => {
@@ -281,19 +321,26 @@ impl Analyzer {
                 _ => {
                     if k > 0 && !matches!(p.tokens[k - 1], EnToken::Gap) {
                         let mut skipped = 0;
-                        while skipped < 2 && tokens.get(pos).is_some_and(|w| EN_FILLERS.contains(w) && !t.matches(w)) {
+                        while skipped < EN_MAX_FILLERS && tokens.get(pos).is_some_and(|w| EN_FILLERS.contains(w) && !t.matches(w)) {
                             pos += 1;
                             skipped += 1;
                         }
                     }
                     if !tokens.get(pos).is_some_and(|w| t.matches(w)) {
+                        // A filler word in the phrase itself is optional ("lips are blue" matches
+                        // "lips look a bit blue").
+                        if k > 0 && matches!(t, EnToken::Exact(w) if EN_FILLERS.contains(&w.as_str())) {
+                            continue;
+                        }
                         return None;
                     }
+                    matched += 1;
                     pos += 1;
                 }
             }
         }
-        Some(pos)
+        // A phrase never shrinks to one word by dropping its optional words ("bleeding badly").
+        (matched >= p.tokens.len().min(2)).then_some(pos)
     }
 
     /// Concepts mentioned in `u`, each once (a denial wins over a mention only when every mention
@@ -313,6 +360,11 @@ impl Analyzer {
         if u.has_han() {
             let readings: Vec<Vec<String>> = u.chars.iter().map(|c| fuzzy_pinyin::readings(*c)).collect();
             let mut claimed = vec![false; u.chars.len()];
+            let text = u.text();
+            let mut boundaries = vec![0usize];
+            for token in self.dictionary.cut(&text, true) {
+                boundaries.push(token.end);
+            }
             // Exact characters first, then sound-alike matches over what is left.
             for p in &self.zh {
                 let gapped = p.parts.len() > 1;
@@ -355,14 +407,21 @@ impl Analyzer {
                     }
                     let anchored = (0..n).any(|k| pc[k] == u.chars[start + k]);
                     let span: String = u.chars[start..start + n].iter().collect();
-                    if !anchored && self.dictionary.has_word(&span) && self.dictionary.suggest_freq(&span) >= COMMON_WORD_FREQ {
+                    if !anchored
+                        && ((self.dictionary.has_word(&span) && self.dictionary.suggest_freq(&span) >= COMMON_WORD_FREQ)
+                            || !boundaries.contains(&start)
+                            || !boundaries.contains(&(start + n)))
+                    {
+                        // Without a single matching character, only a span that is a word of its
+                        // own (not a common one, and not two halves of neighbouring words, like
+                        // 近觉 in 最近觉得) may stand for a mis-heard symptom word.
                         continue;
                     }
                     claimed[start..start + n].iter_mut().for_each(|c| *c = true);
                     push(&mut hits, p.concept, zh_negated(&u.chars, start, start + n), true);
                 }
             }
-            self.zh_sites(u, &mut hits, &push);
+            self.zh_sites(u, &claimed, &mut hits, &push);
         }
         let tokens = u.token_refs();
         if tokens.iter().any(|t| t.chars().any(|c| c.is_ascii_alphabetic())) {
@@ -380,12 +439,12 @@ impl Analyzer {
                     }
                 }
             }
-            self.en_sites(&tokens, &mut hits, &push);
+            self.en_sites(&tokens, &claimed, &mut hits, &push);
         }
         hits
     }
 
-    fn zh_sites(&self, u: &Utterance, hits: &mut Vec<ConceptHit>, push: &impl Fn(&mut Vec<ConceptHit>, usize, bool, bool)) {
+    fn zh_sites(&self, u: &Utterance, claimed: &[bool], hits: &mut Vec<ConceptHit>, push: &impl Fn(&mut Vec<ConceptHit>, usize, bool, bool)) {
         for site in &self.sites {
             if hits.iter().any(|h| h.concept == self.concept_ids[site.concept]) {
                 continue;
@@ -398,15 +457,22 @@ impl Analyzer {
             'words: for word in &site.zh {
                 let n = word.len();
                 for start in 0..u.chars.len().saturating_sub(n - 1) {
-                    if u.chars[start..start + n] != word[..] {
+                    if u.chars[start..start + n] != word[..] || claimed[start..start + n].iter().any(|c| *c) {
                         continue;
                     }
                     if inside_other_word(&u.chars, start) {
                         continue;
                     }
                     let window_end = (start + n + SITE_WINDOW + 2).min(u.chars.len());
-                    let window: String = u.chars[start + n..window_end].iter().take_while(|c| !is_clause_break(**c)).collect();
-                    if feelings.iter().any(|f| window.contains(f)) {
+                    let window: Vec<char> = u.chars[start + n..window_end].iter().take_while(|c| !is_clause_break(**c)).copied().collect();
+                    let free_feeling = feelings.iter().any(|f| {
+                        let fc: Vec<char> = f.chars().collect();
+                        (0..window.len()).any(|i| {
+                            window.get(i..i + fc.len()) == Some(&fc[..])
+                                && !claimed[start + n + i..start + n + i + fc.len()].iter().any(|c| *c)
+                        })
+                    });
+                    if free_feeling {
                         push(hits, site.concept, zh_negated(&u.chars, start, start + n), false);
                         break 'words;
                     }
@@ -415,7 +481,7 @@ impl Analyzer {
         }
     }
 
-    fn en_sites(&self, tokens: &[&str], hits: &mut Vec<ConceptHit>, push: &impl Fn(&mut Vec<ConceptHit>, usize, bool, bool)) {
+    fn en_sites(&self, tokens: &[&str], claimed: &[bool], hits: &mut Vec<ConceptHit>, push: &impl Fn(&mut Vec<ConceptHit>, usize, bool, bool)) {
         let stems: Vec<String> = tokens.iter().map(|t| stem(t)).collect();
         for site in &self.sites {
             if hits.iter().any(|h| h.concept == self.concept_ids[site.concept]) {
@@ -434,7 +500,7 @@ impl Analyzer {
                 let lo = j.saturating_sub(SITE_WINDOW);
                 let hi = (j + SITE_WINDOW + 1).min(tokens.len());
                 for k in lo..hi {
-                    if k == j || !feelings.contains(&stems[k].as_str()) {
+                    if k == j || claimed[k] || claimed[j] || !feelings.contains(&stems[k].as_str()) {
                         continue;
                     }
                     let (a, b) = (k.min(j), k.max(j));
@@ -852,6 +918,13 @@ mod tests {
         assert!(has(&a, "it burns when I pee", "dysuria", false));
         assert!(has(&a, "I splashed bleach in my eye", "eye_injury", false));
         assert!(has(&a, "我来开降压药", "medication_refill", false));
+        assert!(has(&a, "头痛得很厉害，脖子很硬", "stiff_neck", false));
+        assert!(has(&a, "大便是黑的", "black_stool", false));
+        assert!(has(&a, "the room spins when I roll over", "dizziness", false));
+        assert!(has(&a, "my lips look a bit blue", "cyanosis", false));
+        assert!(!has(&a, "I'm 12 weeks pregnant and I'm bleeding.", "heavy_bleeding", false), "bleeding alone is not heavy");
+        assert!(has(&a, "我最近觉得没有活下去的必要了", "suicidal_thoughts", false));
+        assert!(!has(&a, "小腿红肿发热", "leg_swelling", false), "红肿 is inflammation, not oedema");
         assert!(!has(&a, "骨头疼", "headache", false), "骨头 is bone, not head");
         assert!(!has(&a, "I came back home and the pain started", "back_pain", false));
     }
@@ -862,6 +935,7 @@ mod tests {
         assert!(!has(&a, "手上起红疹", "injury", false), "手上 is a word, not 受伤");
         assert!(!has(&a, "腰扭了，疼得动不了", "pregnant", false), "rare readings do not count");
         assert!(!has(&a, "从肚脐周围转到右下腹了", "pregnant", false), "腹 is not 怀");
+        assert!(!has(&a, "我最近觉得没有活下去的必要了", "seizure", false), "近觉 straddles two words");
         assert!(has(&a, "My daughter is not herself and has a temperature.", "fever", false));
     }
 

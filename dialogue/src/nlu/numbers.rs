@@ -501,13 +501,15 @@ pub fn temperature(chars: &[char], en_tokens: &[&str], expecting: bool) -> Optio
         }
     }
     let fahrenheit = en_tokens.iter().any(|t| matches!(*t, "f" | "fahrenheit")) || text.contains("°F");
+    // "his temperature was 38.5", "temp of 39"
+    let named = en_tokens.iter().any(|t| matches!(*t, "temperature" | "temp" | "fever" | "thermometer"));
     let candidates: Vec<f64> = en_tokens.iter().filter_map(|t| t.parse::<f64>().ok()).collect();
     for v in candidates {
         if fahrenheit && (93.0..=110.0).contains(&v) {
             return Some(((v - 32.0) / 1.8) as f32);
         }
         let degrees = en_tokens.iter().any(|t| t.starts_with("degree"));
-        if (expecting || degrees) && (34.0..=43.0).contains(&v) {
+        if (expecting || degrees || named) && (34.0..=43.0).contains(&v) {
             return Some(v as f32);
         }
         if expecting && (93.0..=110.0).contains(&v) {
@@ -691,6 +693,7 @@ mod tests {
         assert_eq!(t("39.2", true), Some(39.2));
         assert!((t("101 f", false).unwrap_or(0.0) - 38.33).abs() < 0.01);
         assert_eq!(t("39.2", false), None);
+        assert_eq!(t("his temperature was 38.5", false), Some(38.5));
     }
 
     #[test]
