@@ -9,6 +9,9 @@ step() { printf '\n\033[1m[test]\033[0m %s (%ss)\n' "$*" "$(( $(date +%s) - star
 step "setup"
 deploy/setup.sh
 
+step "test tools (FHIR validators)"
+deploy/test-tools.sh
+
 step "format"
 cargo fmt --all -- --check
 

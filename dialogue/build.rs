@@ -13,7 +13,9 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
-    let mut out = String::from("/// Every protocol file, embedded: (file name, contents).\npub const PROTOCOL_FILES: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// Every protocol file, embedded: (file name, contents).\npub const PROTOCOL_FILES: &[(&str, &str)] = &[\n",
+    );
     for path in files {
         println!("cargo:rerun-if-changed={}", path.display());
         let name = path.file_name().and_then(|n| n.to_str()).expect("utf-8 file name");

@@ -2,8 +2,8 @@
 //! (chief complaint), the 现病史 / history of present illness, and the read-back.
 
 use protocol::{
-    Age, Bilingual, ChiefComplaint, ConditionCard, Correction, Finding, HistoryEntry, Lang, PatientInfo, RedFlagHit,
-    Respondent, Sex, Slot, SlotEntry, Timings, Triage, CARD_SCHEMA_VERSION,
+    Age, Bilingual, CARD_SCHEMA_VERSION, ChiefComplaint, ConditionCard, Correction, Finding, HistoryEntry,
+    Lang, PatientInfo, RedFlagHit, Respondent, Sex, Slot, SlotEntry, Timings, Triage,
 };
 
 use crate::kb::Protocol;
@@ -52,7 +52,12 @@ impl CardParts<'_> {
             .and_then(|s| s.value)
             .or_else(|| self.slots.iter().find(|s| s.slot == Slot::Onset).and_then(|s| s.value));
         let chief_complaint = chief_complaint(self.protocol, duration_hours, &self.findings);
-        let completeness = completeness(self.protocol, &self.slots, &[&self.history, &self.medications, &self.allergies], &patient);
+        let completeness = completeness(
+            self.protocol,
+            &self.slots,
+            &[&self.history, &self.medications, &self.allergies],
+            &patient,
+        );
         let mut card = ConditionCard {
             schema_version: CARD_SCHEMA_VERSION.to_owned(),
             card_id: self.card_id.to_owned(),
@@ -70,7 +75,11 @@ impl CardParts<'_> {
             red_flags: self.red_flags,
             triage: self.triage,
             completeness,
-            timings: Timings { started_unix_ms: self.started_unix_ms, elapsed_ms: self.elapsed_ms, n_questions: self.n_questions },
+            timings: Timings {
+                started_unix_ms: self.started_unix_ms,
+                elapsed_ms: self.elapsed_ms,
+                n_questions: self.n_questions,
+            },
             corrections: self.corrections,
             confirmed: self.confirmed,
         };
@@ -84,7 +93,9 @@ impl CardParts<'_> {
 fn chief_complaint(protocol: &Protocol, duration_hours: Option<f64>, findings: &[Finding]) -> ChiefComplaint {
     let (dur_zh, dur_en) = duration_hours.map(numbers::describe_hours).unwrap_or_default();
     let main = &protocol.main_symptom;
-    let associated = findings.iter().find(|f| f.present && !protocol.recognise.contains(&f.concept) && protocol.screen.contains(&f.concept));
+    let associated = findings.iter().find(|f| {
+        f.present && !protocol.recognise.contains(&f.concept) && protocol.screen.contains(&f.concept)
+    });
     let mut zh = format!("{}{dur_zh}", main.zh);
     if let Some(f) = associated {
         let longer = format!("{}伴{}{dur_zh}", main.zh, f.name.zh);
@@ -106,7 +117,12 @@ fn chief_complaint(protocol: &Protocol, duration_hours: Option<f64>, findings: &
 }
 
 /// Share of the protocol's slots, history items, age and sex that are known.
-fn completeness(protocol: &Protocol, slots: &[SlotEntry], history: &[&Option<HistoryEntry>], patient: &PatientInfo) -> f32 {
+fn completeness(
+    protocol: &Protocol,
+    slots: &[SlotEntry],
+    history: &[&Option<HistoryEntry>],
+    patient: &PatientInfo,
+) -> f32 {
     let wanted = protocol.slots.len() + history.len() + 2;
     let filled = protocol.slots.iter().filter(|s| slots.iter().any(|e| e.slot == **s)).count()
         + history.iter().filter(|h| h.is_some()).count()
@@ -118,7 +134,9 @@ fn completeness(protocol: &Protocol, slots: &[SlotEntry], history: &[&Option<His
 fn slot_text(card: &ConditionCard, slot: Slot) -> Option<String> {
     card.slot(slot).map(|s| {
         let text = s.text.expose().trim().trim_end_matches(['。', '.']).to_owned();
-        if slot == Slot::Severity && let Some(v) = s.value {
+        if slot == Slot::Severity
+            && let Some(v) = s.value
+        {
             return format!("{}/10", numbers::fmt_num(v));
         }
         text
@@ -151,7 +169,10 @@ pub fn hpi(card: &ConditionCard) -> Bilingual {
     let age = p.age.map(Age::describe);
     let mut zh = format!("患者{sex_zh}，{}。", age.as_ref().map_or("年龄未知", |a| a.zh.as_str()));
     let mut en = match &age {
-        Some(a) => format!("{} {sex_en}.", a.en.replace(" years", "-year-old").replace(" months", "-month-old").replace(" days", "-day-old")),
+        Some(a) => format!(
+            "{} {sex_en}.",
+            a.en.replace(" years", "-year-old").replace(" months", "-month-old").replace(" days", "-day-old")
+        ),
         None => format!("A {sex_en} of unknown age."),
     };
     if let Respondent::Proxy { relation } = &card.respondent {
@@ -166,7 +187,17 @@ pub fn hpi(card: &ConditionCard) -> Bilingual {
     en.push_str(&format!(" Presenting with {}.", lower_first(&card.chief_complaint.en)));
     let mut zh_parts = Vec::new();
     let mut en_parts = Vec::new();
-    for slot in [Slot::Onset, Slot::Location, Slot::Character, Slot::Radiation, Slot::Severity, Slot::Timing, Slot::Aggravating, Slot::Relieving, Slot::Duration] {
+    for slot in [
+        Slot::Onset,
+        Slot::Location,
+        Slot::Character,
+        Slot::Radiation,
+        Slot::Severity,
+        Slot::Timing,
+        Slot::Aggravating,
+        Slot::Relieving,
+        Slot::Duration,
+    ] {
         if let Some(text) = slot_text(card, slot) {
             let label = slot.label();
             zh_parts.push(format!("{}：{text}", label.zh));
@@ -187,14 +218,30 @@ pub fn hpi(card: &ConditionCard) -> Bilingual {
     let positives: Vec<&Finding> = card.positives().collect();
     let negatives: Vec<&Finding> = card.negatives().collect();
     if !positives.is_empty() {
-        zh.push_str(&format!("伴{}。", positives.iter().map(|f| f.name.zh.as_str()).collect::<Vec<_>>().join("、")));
-        en.push_str(&format!(" Associated: {}.", positives.iter().map(|f| f.name.en.as_str()).collect::<Vec<_>>().join(", ")));
+        zh.push_str(&format!(
+            "伴{}。",
+            positives.iter().map(|f| f.name.zh.as_str()).collect::<Vec<_>>().join("、")
+        ));
+        en.push_str(&format!(
+            " Associated: {}.",
+            positives.iter().map(|f| f.name.en.as_str()).collect::<Vec<_>>().join(", ")
+        ));
     }
     if !negatives.is_empty() {
-        zh.push_str(&format!("否认{}。", negatives.iter().map(|f| f.name.zh.as_str()).collect::<Vec<_>>().join("、")));
-        en.push_str(&format!(" Denies: {}.", negatives.iter().map(|f| f.name.en.as_str()).collect::<Vec<_>>().join(", ")));
+        zh.push_str(&format!(
+            "否认{}。",
+            negatives.iter().map(|f| f.name.zh.as_str()).collect::<Vec<_>>().join("、")
+        ));
+        en.push_str(&format!(
+            " Denies: {}.",
+            negatives.iter().map(|f| f.name.en.as_str()).collect::<Vec<_>>().join(", ")
+        ));
     }
-    for (label_zh, label_en, entry) in [("既往史", "Past history", &card.history), ("用药", "Medications", &card.medications), ("过敏史", "Allergies", &card.allergies)] {
+    for (label_zh, label_en, entry) in [
+        ("既往史", "Past history", &card.history),
+        ("用药", "Medications", &card.medications),
+        ("过敏史", "Allergies", &card.allergies),
+    ] {
         if let Some(text) = history_text(entry, Lang::Zh) {
             zh.push_str(&format!("{label_zh}：{text}。"));
         }
@@ -219,7 +266,11 @@ fn upper_first(s: &str) -> String {
 pub fn read_back(card: &ConditionCard, lang: Lang) -> String {
     let zh = lang == Lang::Zh;
     let mut parts = Vec::new();
-    parts.push(if zh { "我来复述一下您说的情况。".to_owned() } else { "Let me read back what you told me.".to_owned() });
+    parts.push(if zh {
+        "我来复述一下您说的情况。".to_owned()
+    } else {
+        "Let me read back what you told me.".to_owned()
+    });
     let age = card.patient.age.map(|a| a.describe().get(lang).to_owned());
     let sex = card.patient.sex.map(|s| match (s, zh) {
         (Sex::Female, true) => "女性",
@@ -233,21 +284,42 @@ pub fn read_back(card: &ConditionCard, lang: Lang) -> String {
         _ => {}
     }
     let cc = if zh { card.chief_complaint.zh.clone() } else { card.chief_complaint.en.clone() };
-    parts.push(if zh { format!("主要是{cc}。") } else { format!("The main problem is {}.", lower_first(&cc)) });
-    for (slot, zh_label, en_label) in [(Slot::Onset, "开始", "It started"), (Slot::Location, "部位", "Location"), (Slot::Character, "感觉", "It feels"), (Slot::Severity, "程度", "Severity")] {
+    parts.push(if zh {
+        format!("主要是{cc}。")
+    } else {
+        format!("The main problem is {}.", lower_first(&cc))
+    });
+    for (slot, zh_label, en_label) in [
+        (Slot::Onset, "开始", "It started"),
+        (Slot::Location, "部位", "Location"),
+        (Slot::Character, "感觉", "It feels"),
+        (Slot::Severity, "程度", "Severity"),
+    ] {
         if let Some(text) = slot_text(card, slot) {
             parts.push(if zh { format!("{zh_label}：{text}。") } else { format!("{en_label}: {text}.") });
         }
     }
     let positives: Vec<&str> = card.positives().map(|f| f.name.get(lang)).collect();
     if !positives.is_empty() {
-        parts.push(if zh { format!("还有{}。", positives.join("、")) } else { format!("Also: {}.", positives.join(", ")) });
+        parts.push(if zh {
+            format!("还有{}。", positives.join("、"))
+        } else {
+            format!("Also: {}.", positives.join(", "))
+        });
     }
     let negatives: Vec<&str> = card.negatives().map(|f| f.name.get(lang)).collect();
     if !negatives.is_empty() {
-        parts.push(if zh { format!("没有{}。", negatives.join("、")) } else { format!("No {}.", negatives.join(", no ")) });
+        parts.push(if zh {
+            format!("没有{}。", negatives.join("、"))
+        } else {
+            format!("No {}.", negatives.join(", no "))
+        });
     }
-    for (label_zh, label_en, entry) in [("既往病史", "Past illnesses", &card.history), ("在用药物", "Medicines", &card.medications), ("过敏", "Allergies", &card.allergies)] {
+    for (label_zh, label_en, entry) in [
+        ("既往病史", "Past illnesses", &card.history),
+        ("在用药物", "Medicines", &card.medications),
+        ("过敏", "Allergies", &card.allergies),
+    ] {
         if let Some(text) = history_text(entry, lang) {
             parts.push(if zh { format!("{label_zh}：{text}。") } else { format!("{label_en}: {text}.") });
         }

@@ -162,11 +162,23 @@ pub fn simulated_answer(case: &Case, question: &Question) -> String {
         QuestionKind::Medications => text(&f.medications),
         QuestionKind::Allergies => text(&f.allergies),
         QuestionKind::Severity => match f.severity {
-            Some(v) => if zh { format!("{}分", fmt_number(v)) } else { format!("{} out of 10", fmt_number(v)) },
+            Some(v) => {
+                if zh {
+                    format!("{}分", fmt_number(v))
+                } else {
+                    format!("{} out of 10", fmt_number(v))
+                }
+            }
             None => dont_know,
         },
         QuestionKind::Temperature => match f.temperature_c {
-            Some(t) => if zh { format!("{}度", fmt_number(t)) } else { format!("{} degrees", fmt_number(t)) },
+            Some(t) => {
+                if zh {
+                    format!("{}度", fmt_number(t))
+                } else {
+                    format!("{} degrees", fmt_number(t))
+                }
+            }
             None => dont_know,
         },
         QuestionKind::Age => age_words(case.age_years, zh),
@@ -273,7 +285,12 @@ pub fn run_case(engine: &Arc<Engine>, case: &Case) -> CaseRun {
         let started = Instant::now();
         reply = interview.handle(Input::Text(PatientText::new(answer.clone())), at_ms);
         turn_ms.push(started.elapsed().as_secs_f64() * 1000.0);
-        exchange.push(Turn { question_id: question.id.clone(), kind: question.kind, question: question.text.clone(), answer });
+        exchange.push(Turn {
+            question_id: question.id.clone(),
+            kind: question.kind,
+            question: question.text.clone(),
+            answer,
+        });
         if matches!(reply.phase, Phase::Complete | Phase::Emergency) {
             break;
         }
@@ -286,7 +303,8 @@ pub fn run_case(engine: &Arc<Engine>, case: &Case) -> CaseRun {
         red_flags: card.red_flags.iter().map(|r| r.rule_id.clone()).collect(),
         protocol: card.chief_complaint.protocol_id.clone(),
     };
-    let disposition_correct = result.disposition == case.gold.disposition || case.gold.acceptable.contains(&result.disposition);
+    let disposition_correct =
+        result.disposition == case.gold.disposition || case.gold.acceptable.contains(&result.disposition);
     let department_correct = case.gold.department.map(|d| d == result.department);
     let known: Vec<Slot> = Slot::ALL.into_iter().filter(|s| known_slot(&case.facts, *s)).collect();
     let oldcarts_completeness = if known.is_empty() {
@@ -385,12 +403,22 @@ pub fn evaluate(engine: &Arc<Engine>, cases: &[Case]) -> Report {
     for d in [Disposition::Emergency, Disposition::Urgent, Disposition::Routine, Disposition::SelfCare] {
         let of: Vec<&CaseRun> = runs.iter().filter(|r| r.gold.disposition == d).collect();
         if !of.is_empty() {
-            accuracy_by_gold.insert(d.code().to_owned(), ratio(of.iter().filter(|r| r.disposition_correct).count(), of.len()));
+            accuracy_by_gold.insert(
+                d.code().to_owned(),
+                ratio(of.iter().filter(|r| r.disposition_correct).count(), of.len()),
+            );
         }
     }
-    let under = runs.iter().filter(|r| !r.disposition_correct && r.result.disposition.rank() > r.gold.disposition.rank()).count();
-    let over = runs.iter().filter(|r| !r.disposition_correct && r.result.disposition.rank() < r.gold.disposition.rank()).count();
-    let emergencies: Vec<&CaseRun> = runs.iter().filter(|r| r.gold.disposition == Disposition::Emergency).collect();
+    let under = runs
+        .iter()
+        .filter(|r| !r.disposition_correct && r.result.disposition.rank() > r.gold.disposition.rank())
+        .count();
+    let over = runs
+        .iter()
+        .filter(|r| !r.disposition_correct && r.result.disposition.rank() < r.gold.disposition.rank())
+        .count();
+    let emergencies: Vec<&CaseRun> =
+        runs.iter().filter(|r| r.gold.disposition == Disposition::Emergency).collect();
     let rf: Vec<&CaseRun> = runs.iter().filter(|r| r.gold.red_flag).collect();
     let non_rf: Vec<&CaseRun> = runs.iter().filter(|r| !r.gold.red_flag).collect();
     let dept: Vec<bool> = runs.iter().filter_map(|r| r.department_correct).collect();
@@ -410,9 +438,16 @@ pub fn evaluate(engine: &Arc<Engine>, cases: &[Case]) -> Report {
         accuracy_by_gold,
         under_triage_rate: ratio(under, n),
         over_triage_rate: ratio(over, n),
-        emergency_sensitivity: ratio(emergencies.iter().filter(|r| r.result.disposition == Disposition::Emergency).count(), emergencies.len()),
+        emergency_sensitivity: ratio(
+            emergencies.iter().filter(|r| r.result.disposition == Disposition::Emergency).count(),
+            emergencies.len(),
+        ),
         red_flag_recall: ratio(rf.iter().filter(|r| !r.result.red_flags.is_empty()).count(), rf.len()),
-        red_flag_false_alarm_rate: if non_rf.is_empty() { 0.0 } else { ratio(non_rf.iter().filter(|r| !r.result.red_flags.is_empty()).count(), non_rf.len()) },
+        red_flag_false_alarm_rate: if non_rf.is_empty() {
+            0.0
+        } else {
+            ratio(non_rf.iter().filter(|r| !r.result.red_flags.is_empty()).count(), non_rf.len())
+        },
         department_accuracy: ratio(dept.iter().filter(|c| **c).count(), dept.len()),
         oldcarts_completeness: completeness(true),
         oldcarts_completeness_all: completeness(false),
@@ -440,12 +475,22 @@ impl Report {
         out.push_str(&format!("red-flag recall            {}\n", pct(self.red_flag_recall)));
         out.push_str(&format!("red-flag false alarms      {}\n", pct(self.red_flag_false_alarm_rate)));
         out.push_str(&format!("department accuracy        {}\n", pct(self.department_accuracy)));
-        out.push_str(&format!("OLDCARTS completeness      {} (all cases {})\n", pct(self.oldcarts_completeness), pct(self.oldcarts_completeness_all)));
-        out.push_str(&format!("questions median / max     {} / {}\n", self.questions_median, self.questions_max));
-        out.push_str(&format!("engine ms/turn p50 / p95   {:.2} / {:.2}\n", self.turn_ms_p50, self.turn_ms_p95));
+        out.push_str(&format!(
+            "OLDCARTS completeness      {} (all cases {})\n",
+            pct(self.oldcarts_completeness),
+            pct(self.oldcarts_completeness_all)
+        ));
+        out.push_str(&format!(
+            "questions median / max     {} / {}\n",
+            self.questions_median, self.questions_max
+        ));
+        out.push_str(&format!(
+            "engine ms/turn p50 / p95   {:.2} / {:.2}\n",
+            self.turn_ms_p50, self.turn_ms_p95
+        ));
         for r in &self.cases {
             let dept_bad = r.department_correct == Some(false);
-            let rf_bad = r.gold.red_flag != !r.result.red_flags.is_empty();
+            let rf_bad = r.gold.red_flag == r.result.red_flags.is_empty();
             if !r.disposition_correct || dept_bad || rf_bad {
                 out.push_str(&format!(
                     "  {:<12} gold {}/{}{} got {}/{} L{} {} [{}] q={}\n",

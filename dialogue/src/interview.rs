@@ -10,15 +10,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use protocol::{
-    Age, AnswerSource, Bilingual, ConditionCard, Correction, Department, HistoryEntry, Lang, PatientText, Provenance,
-    QuestionKind, RedFlagHit, Respondent, Sex, Slot, SlotEntry,
+    Age, AnswerSource, Bilingual, ConditionCard, Correction, Department, HistoryEntry, Lang, PatientText,
+    Provenance, QuestionKind, RedFlagHit, Respondent, Sex, Slot, SlotEntry,
 };
 
-use crate::kb::{eval_any, Facts, KnowledgeBase, Protocol, Text};
-use crate::nlu::{self, numbers, Analyzer, ConceptHit, Utterance, YesNo};
+use crate::kb::{Facts, KnowledgeBase, Protocol, Text, eval_any};
+use crate::nlu::{self, Analyzer, ConceptHit, Utterance, YesNo, numbers};
 
 /// Women of these ages are asked about pregnancy.
 const PREGNANCY_AGE_YEARS: std::ops::Range<f64> = 12.0..55.0;
+/// Longest answer analysed, in characters: nobody says more in one turn, and a flood of text must
+/// not stall the engine.
+pub const MAX_ANSWER_CHARS: usize = 1_000;
 /// Temperature from which "fever" counts as present.
 const FEVER_C: f32 = 37.3;
 /// History concepts taken from answers about past history and medicines.
@@ -74,7 +77,10 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("protocols", &self.kb.protocols.len()).field("semantic", &self.semantic.is_some()).finish()
+        f.debug_struct("Engine")
+            .field("protocols", &self.kb.protocols.len())
+            .field("semantic", &self.semantic.is_some())
+            .finish()
     }
 }
 
@@ -101,7 +107,8 @@ impl Engine {
         let mut interview = Interview::new(Arc::clone(self), lang, card_id, started_unix_ms);
         let question = interview.make_question(Ask::Opening);
         interview.current = Some(question.clone());
-        let reply = Reply { say: Vec::new(), question: Some(question), alert: None, phase: Phase::Interviewing };
+        let reply =
+            Reply { say: Vec::new(), question: Some(question), alert: None, phase: Phase::Interviewing };
         (interview, reply)
     }
 }
@@ -381,7 +388,11 @@ impl Interview {
 
     fn protocol(&self) -> &Protocol {
         let kb = self.kb();
-        let chosen = self.protocol_id.as_deref().and_then(|id| kb.protocol(id)).unwrap_or_else(|| kb.general_protocol());
+        let chosen = self
+            .protocol_id
+            .as_deref()
+            .and_then(|id| kb.protocol(id))
+            .unwrap_or_else(|| kb.general_protocol());
         // Age variants of one complaint (fever: infant, child, adult) follow the patient's age.
         match &chosen.group {
             Some(group) => kb
@@ -414,12 +425,25 @@ impl Interview {
                 self.apply_correction(&field, &text, AnswerSource::Touch, at_ms);
                 return self.after_answer(Vec::new());
             }
-            Input::Text(text) => (text, AnswerSource::Words),
+            Input::Text(text) => {
+                let text = if text.expose().chars().count() > MAX_ANSWER_CHARS {
+                    PatientText::new(text.expose().chars().take(MAX_ANSWER_CHARS).collect::<String>())
+                } else {
+                    text
+                };
+                (text, AnswerSource::Words)
+            }
             Input::Touch(touch) => (self.touch_text(&touch, &question), AnswerSource::Touch),
         };
         self.exchanges.push(Exchange { question: question.clone(), answer: Some(text.clone()) });
         self.turn += 1;
-        let provenance = Provenance { turn: self.turn, question_id: question.id.clone(), answer: text.clone(), at_ms, source };
+        let provenance = Provenance {
+            turn: self.turn,
+            question_id: question.id.clone(),
+            answer: text.clone(),
+            at_ms,
+            source,
+        };
         let understood = self.absorb(&question, &text, &provenance);
         if !understood && question.id == "opening" && self.engine.config.max_opening_retries > 0 {
             // No complaint recognised: ask once more, with examples, before falling back.
@@ -449,7 +473,8 @@ impl Interview {
             self.phase = Phase::Emergency;
             self.current = None;
             say.push(first.instruction.get(self.lang).to_owned());
-            let alert = StaffAlert { rule_id: first.rule_id.clone(), level: first.level, title: first.title.clone() };
+            let alert =
+                StaffAlert { rule_id: first.rule_id.clone(), level: first.level, title: first.title.clone() };
             return Reply { say, question: None, alert: Some(alert), phase: self.phase };
         }
         if self.phase == Phase::Complete {
@@ -489,11 +514,29 @@ impl Interview {
             Touch::Yes => if zh { "是" } else { "yes" }.to_owned(),
             Touch::No => if zh { "没有" } else { "no" }.to_owned(),
             Touch::DontKnow => if zh { "不知道" } else { "I don't know" }.to_owned(),
-            Touch::Rating(n) => if zh { format!("{n}分") } else { format!("{n} out of 10") },
+            Touch::Rating(n) => {
+                if zh {
+                    format!("{n}分")
+                } else {
+                    format!("{n} out of 10")
+                }
+            }
             Touch::Sex(Sex::Female) => if zh { "女" } else { "female" }.to_owned(),
             Touch::Sex(Sex::Male) => if zh { "男" } else { "male" }.to_owned(),
-            Touch::AgeYears(y) => if zh { format!("{}岁", numbers::fmt_num(*y)) } else { format!("{} years old", numbers::fmt_num(*y)) },
-            Touch::AgeMonths(m) => if zh { format!("{}个月", numbers::fmt_num(*m)) } else { format!("{} months old", numbers::fmt_num(*m)) },
+            Touch::AgeYears(y) => {
+                if zh {
+                    format!("{}岁", numbers::fmt_num(*y))
+                } else {
+                    format!("{} years old", numbers::fmt_num(*y))
+                }
+            }
+            Touch::AgeMonths(m) => {
+                if zh {
+                    format!("{}个月", numbers::fmt_num(*m))
+                } else {
+                    format!("{} months old", numbers::fmt_num(*m))
+                }
+            }
             Touch::DurationHours(h) => {
                 let (zh_text, en_text) = numbers::describe_hours(*h);
                 if question.kind == QuestionKind::Onset {
@@ -533,7 +576,9 @@ impl Interview {
             QuestionKind::Age => self.age_days.is_some() || nlu::yes_no(&u) == Some(YesNo::Unknown),
             QuestionKind::Sex => self.sex.is_some(),
             QuestionKind::Pregnancy => self.pregnant.is_some() || nlu::yes_no(&u) == Some(YesNo::Unknown),
-            QuestionKind::Temperature => self.temperature_c.is_some() || nlu::yes_no(&u).is_some() || !u.text().trim().is_empty(),
+            QuestionKind::Temperature => {
+                self.temperature_c.is_some() || nlu::yes_no(&u).is_some() || !u.text().trim().is_empty()
+            }
             QuestionKind::History | QuestionKind::Medications | QuestionKind::Allergies => {
                 self.absorb_history(kind, &u, text, provenance);
                 true
@@ -565,22 +610,30 @@ impl Interview {
         }
     }
 
-    fn absorb_demographics(&mut self, u: &Utterance, hits: &[ConceptHit], kind: QuestionKind, provenance: &Provenance) {
-        if kind == QuestionKind::Opening && let Some(relation) = nlu::proxy_relation(u) {
+    fn absorb_demographics(
+        &mut self,
+        u: &Utterance,
+        hits: &[ConceptHit],
+        kind: QuestionKind,
+        provenance: &Provenance,
+    ) {
+        if kind == QuestionKind::Opening
+            && let Some(relation) = nlu::proxy_relation(u)
+        {
             self.respondent = Respondent::Proxy { relation };
         }
-        if self.age_days.is_none() || kind == QuestionKind::Age {
-            if let Some(days) = nlu::age_days(u, kind == QuestionKind::Age) {
-                self.age_days = Some(days);
-            }
+        if (self.age_days.is_none() || kind == QuestionKind::Age)
+            && let Some(days) = nlu::age_days(u, kind == QuestionKind::Age)
+        {
+            self.age_days = Some(days);
         }
         if self.sex.is_none() || kind == QuestionKind::Sex {
             let direct = kind == QuestionKind::Sex;
             // Relation words say the patient's sex; "I" does not.
-            if direct || kind == QuestionKind::Opening || kind == QuestionKind::Age {
-                if let Some(sex) = nlu::sex(u, direct) {
-                    self.sex = Some(sex);
-                }
+            if (direct || kind == QuestionKind::Opening || kind == QuestionKind::Age)
+                && let Some(sex) = nlu::sex(u, direct)
+            {
+                self.sex = Some(sex);
             }
         }
         if let Some(p) = nlu::pregnancy(u, hits, kind == QuestionKind::Pregnancy) {
@@ -599,7 +652,9 @@ impl Interview {
     fn absorb_opening(&mut self, u: &Utterance, hits: &[ConceptHit], provenance: &Provenance) -> bool {
         let present: Vec<&str> = hits.iter().filter(|h| !h.negated).map(|h| h.concept.as_str()).collect();
         let mut chosen = self.pick_protocol(&present, false).or_else(|| self.pick_protocol(&present, true));
-        if chosen.is_none() && let Some(matcher) = &self.engine.semantic {
+        if chosen.is_none()
+            && let Some(matcher) = &self.engine.semantic
+        {
             let threshold = matcher.threshold();
             let found: Vec<String> = matcher
                 .concepts(&u.raw, self.lang)
@@ -615,7 +670,13 @@ impl Interview {
         }
         // Details volunteered in the opening fill their slots straight away.
         if let Some(d) = nlu::duration(u) {
-            self.fill_slot(Slot::Duration, describe_duration(d.hours, self.lang), Some(d.hours), provenance, AnswerSource::Inferred);
+            self.fill_slot(
+                Slot::Duration,
+                describe_duration(d.hours, self.lang),
+                Some(d.hours),
+                provenance,
+                AnswerSource::Inferred,
+            );
             let onset = describe_ago(d.hours, self.lang);
             self.fill_slot(Slot::Onset, onset, Some(d.hours), provenance, AnswerSource::Inferred);
         }
@@ -629,7 +690,13 @@ impl Interview {
             self.fill_slot(Slot::Timing, w, None, provenance, AnswerSource::Words);
         }
         if let Some(r) = nlu::rating(u, false) {
-            self.fill_slot(Slot::Severity, r.to_string(), Some(f64::from(r)), provenance, AnswerSource::Words);
+            self.fill_slot(
+                Slot::Severity,
+                r.to_string(),
+                Some(f64::from(r)),
+                provenance,
+                AnswerSource::Words,
+            );
         }
         match chosen {
             Some(id) => {
@@ -658,12 +725,20 @@ impl Interview {
             })
             .filter(|p| p.group.is_none() || p.fits_age(self.age_days) || self.age_days.is_none())
             .collect();
-        let best = |list: &[&Protocol]| list.iter().max_by_key(|p| (p.priority, p.fits_age(self.age_days))).map(|p| p.id.clone());
+        let best = |list: &[&Protocol]| {
+            list.iter().max_by_key(|p| (p.priority, p.fits_age(self.age_days))).map(|p| p.id.clone())
+        };
         let specific: Vec<&Protocol> = candidates.iter().copied().filter(|p| !p.yields).collect();
         if specific.is_empty() { best(&candidates) } else { best(&specific) }
     }
 
-    fn absorb_symptom(&mut self, question: &Question, u: &Utterance, hits: &[ConceptHit], provenance: &Provenance) -> bool {
+    fn absorb_symptom(
+        &mut self,
+        question: &Question,
+        u: &Utterance,
+        hits: &[ConceptHit],
+        provenance: &Provenance,
+    ) -> bool {
         let Some(concept) = question.concept.as_ref().map(|c| c.id.clone()) else { return true };
         if hits.iter().any(|h| h.concept == concept) {
             return true; // recorded with its negation above
@@ -682,7 +757,13 @@ impl Interview {
         }
     }
 
-    fn absorb_slot(&mut self, slot: Slot, u: &Utterance, text: &PatientText, provenance: &Provenance) -> bool {
+    fn absorb_slot(
+        &mut self,
+        slot: Slot,
+        u: &Utterance,
+        text: &PatientText,
+        provenance: &Provenance,
+    ) -> bool {
         let answer = nlu::yes_no(u);
         if answer == Some(YesNo::Unknown) {
             return true;
@@ -698,8 +779,14 @@ impl Interview {
                 self.fill_slot(slot, raw, hours, provenance, provenance.source);
                 if let Some(h) = hours {
                     let other = if slot == Slot::Onset { Slot::Duration } else { Slot::Onset };
-                    let derived = if other == Slot::Duration { describe_duration(h, self.lang) } else { describe_ago(h, self.lang) };
-                    if !self.slots.contains_key(&other) || self.slots[&other].provenance.source == AnswerSource::Inferred {
+                    let derived = if other == Slot::Duration {
+                        describe_duration(h, self.lang)
+                    } else {
+                        describe_ago(h, self.lang)
+                    };
+                    if !self.slots.contains_key(&other)
+                        || self.slots[&other].provenance.source == AnswerSource::Inferred
+                    {
                         self.fill_slot(other, derived, Some(h), provenance, AnswerSource::Inferred);
                     }
                 }
@@ -708,7 +795,9 @@ impl Interview {
                 let rating = nlu::rating(u, true);
                 self.fill_slot(slot, raw, rating.map(f64::from), provenance, provenance.source);
             }
-            Slot::Radiation | Slot::Aggravating | Slot::Relieving if answer == Some(YesNo::No) && u.chars.len() <= 8 => {
+            Slot::Radiation | Slot::Aggravating | Slot::Relieving
+                if answer == Some(YesNo::No) && u.chars.len() <= 8 =>
+            {
                 let none = match (slot, zh) {
                     (Slot::Radiation, true) => "不放射",
                     (Slot::Radiation, false) => "does not spread",
@@ -722,12 +811,25 @@ impl Interview {
         true
     }
 
-    fn fill_slot(&mut self, slot: Slot, text: String, value: Option<f64>, provenance: &Provenance, source: AnswerSource) {
+    fn fill_slot(
+        &mut self,
+        slot: Slot,
+        text: String,
+        value: Option<f64>,
+        provenance: &Provenance,
+        source: AnswerSource,
+    ) {
         let provenance = Provenance { source, ..provenance.clone() };
         self.slots.insert(slot, SlotEntry { slot, text: PatientText::new(text), value, provenance });
     }
 
-    fn absorb_history(&mut self, kind: QuestionKind, u: &Utterance, text: &PatientText, provenance: &Provenance) {
+    fn absorb_history(
+        &mut self,
+        kind: QuestionKind,
+        u: &Utterance,
+        text: &PatientText,
+        provenance: &Provenance,
+    ) {
         let denied = nlu::denies_all(u) && !matches!(nlu::yes_no(u), Some(YesNo::Unknown));
         let entry = Some(HistoryEntry { text: text.clone(), denied, provenance: provenance.clone() });
         match kind {
@@ -877,10 +979,15 @@ impl Interview {
             "history" => self.history.as_ref().map(|h| h.text.expose().to_owned()),
             "medications" => self.medications.as_ref().map(|h| h.text.expose().to_owned()),
             "allergies" => self.allergies.as_ref().map(|h| h.text.expose().to_owned()),
-            f if f.starts_with("finding:") => {
-                self.evidence.get(&f["finding:".len()..]).map(|e| if e.present { "present" } else { "absent" }.to_owned())
-            }
-            f => f.strip_prefix("slot:").and_then(Slot::from_code).and_then(|s| self.slots.get(&s)).map(|e| e.text.expose().to_owned()),
+            f if f.starts_with("finding:") => self
+                .evidence
+                .get(&f["finding:".len()..])
+                .map(|e| if e.present { "present" } else { "absent" }.to_owned()),
+            f => f
+                .strip_prefix("slot:")
+                .and_then(Slot::from_code)
+                .and_then(|s| self.slots.get(&s))
+                .map(|e| e.text.expose().to_owned()),
         };
         PatientText::new(text.unwrap_or_default())
     }
@@ -941,8 +1048,13 @@ impl Interview {
                 return Some(self.make_question(Ask::Slot(*slot)));
             }
         }
-        let feverish = self.evidence.get("fever").is_some_and(|e| e.present) || self.evidence.get("high_fever").is_some_and(|e| e.present);
-        if protocol.ask_temperature && self.temperature_c.is_none() && !self.asked.contains("temperature") && (feverish || protocol.group.as_deref() == Some("fever")) {
+        let feverish = self.evidence.get("fever").is_some_and(|e| e.present)
+            || self.evidence.get("high_fever").is_some_and(|e| e.present);
+        if protocol.ask_temperature
+            && self.temperature_c.is_none()
+            && !self.asked.contains("temperature")
+            && (feverish || protocol.group.as_deref() == Some("fever"))
+        {
             return Some(self.make_question(Ask::Temperature));
         }
         if let Some(q) = self.next_followup(&protocol) {
@@ -969,7 +1081,10 @@ impl Interview {
         }
         for group in &protocol.followups {
             let answered = group.ask.iter().any(|c| self.evidence.contains_key(c));
-            if !answered && let Some(first) = group.ask.first() && let Some(q) = self.symptom_question(first) {
+            if !answered
+                && let Some(first) = group.ask.first()
+                && let Some(q) = self.symptom_question(first)
+            {
                 return Some(q);
             }
         }
@@ -996,7 +1111,11 @@ impl Interview {
         Some(Question {
             id,
             kind: QuestionKind::Symptom,
-            concept: Some(ConceptRef { id: c.id.clone(), names_zh: c.names(Lang::Zh), names_en: c.names(Lang::En) }),
+            concept: Some(ConceptRef {
+                id: c.id.clone(),
+                names_zh: c.names(Lang::Zh),
+                names_en: c.names(Lang::En),
+            }),
             text,
             expect: Expect::YesNo,
         })
@@ -1005,7 +1124,9 @@ impl Interview {
     fn make_question(&self, ask: Ask) -> Question {
         let q = &self.kb().questions;
         let (id, kind, text, expect) = match ask {
-            Ask::Opening => ("opening".to_owned(), QuestionKind::Opening, self.t(&q.opening), Expect::FreeText),
+            Ask::Opening => {
+                ("opening".to_owned(), QuestionKind::Opening, self.t(&q.opening), Expect::FreeText)
+            }
             Ask::OpeningRetry => {
                 let text = match self.lang {
                     Lang::Zh => "请再具体说说是哪里不舒服，比如哪里疼、发烧、咳嗽，还是别的情况？".to_owned(),
@@ -1015,12 +1136,30 @@ impl Interview {
             }
             Ask::Age => ("age".to_owned(), QuestionKind::Age, self.t(&q.age), Expect::Age),
             Ask::Sex => ("sex".to_owned(), QuestionKind::Sex, self.t(&q.sex), Expect::Sex),
-            Ask::Pregnancy => ("pregnancy".to_owned(), QuestionKind::Pregnancy, self.t(&q.pregnancy), Expect::YesNo),
-            Ask::Temperature => ("temperature".to_owned(), QuestionKind::Temperature, self.t(&q.temperature), Expect::Temperature),
-            Ask::History => ("history".to_owned(), QuestionKind::History, self.t(&q.history), Expect::FreeText),
-            Ask::Medications => ("medications".to_owned(), QuestionKind::Medications, self.t(&q.medications), Expect::FreeText),
-            Ask::Allergies => ("allergies".to_owned(), QuestionKind::Allergies, self.t(&q.allergies), Expect::FreeText),
-            Ask::Confirm => ("confirm".to_owned(), QuestionKind::Confirm, self.t(&q.confirm), Expect::Confirm),
+            Ask::Pregnancy => {
+                ("pregnancy".to_owned(), QuestionKind::Pregnancy, self.t(&q.pregnancy), Expect::YesNo)
+            }
+            Ask::Temperature => (
+                "temperature".to_owned(),
+                QuestionKind::Temperature,
+                self.t(&q.temperature),
+                Expect::Temperature,
+            ),
+            Ask::History => {
+                ("history".to_owned(), QuestionKind::History, self.t(&q.history), Expect::FreeText)
+            }
+            Ask::Medications => (
+                "medications".to_owned(),
+                QuestionKind::Medications,
+                self.t(&q.medications),
+                Expect::FreeText,
+            ),
+            Ask::Allergies => {
+                ("allergies".to_owned(), QuestionKind::Allergies, self.t(&q.allergies), Expect::FreeText)
+            }
+            Ask::Confirm => {
+                ("confirm".to_owned(), QuestionKind::Confirm, self.t(&q.confirm), Expect::Confirm)
+            }
             Ask::WhichCorrection => {
                 let text = match self.lang {
                     Lang::Zh => "请问哪一项需要修改？比如时间、部位、程度、年龄，或者用药。".to_owned(),
@@ -1030,7 +1169,12 @@ impl Interview {
             }
             Ask::Slot(slot) => {
                 let protocol = self.protocol();
-                let text = protocol.slot_questions.get(&slot).or_else(|| q.slots.get(&slot)).map(|t| self.t(t)).unwrap_or_default();
+                let text = protocol
+                    .slot_questions
+                    .get(&slot)
+                    .or_else(|| q.slots.get(&slot))
+                    .map(|t| self.t(t))
+                    .unwrap_or_default();
                 let expect = match slot {
                     Slot::Severity => Expect::Rating,
                     Slot::Onset | Slot::Duration => Expect::Duration,
@@ -1068,7 +1212,11 @@ impl Interview {
             age_days: self.age_days,
             sex: self.sex,
             pregnant: self.pregnant,
-            severity: self.slots.get(&Slot::Severity).and_then(|s| s.value).map(|v| v.round().clamp(0.0, 10.0) as u8),
+            severity: self
+                .slots
+                .get(&Slot::Severity)
+                .and_then(|s| s.value)
+                .map(|v| v.round().clamp(0.0, 10.0) as u8),
             duration_hours: self
                 .slots
                 .get(&Slot::Duration)
@@ -1084,15 +1232,26 @@ impl Interview {
         let followup_departments: Vec<Department> = protocol
             .followups
             .iter()
-            .flat_map(|g| g.ask.iter().filter(|c| self.evidence.get(*c).is_some_and(|e| e.present)).map(move |_| g.department))
+            .flat_map(|g| {
+                g.ask
+                    .iter()
+                    .filter(|c| self.evidence.get(*c).is_some_and(|e| e.present))
+                    .map(move |_| g.department)
+            })
             .collect();
-        let triage = crate::triage::assess(self.kb(), protocol, &facts, &followup_departments, &self.red_flags);
+        let triage =
+            crate::triage::assess(self.kb(), protocol, &facts, &followup_departments, &self.red_flags);
         let findings = self
             .evidence
             .iter()
             .filter_map(|(id, e)| {
                 let c = self.kb().concept(id)?;
-                Some(protocol::Finding { concept: id.clone(), name: c.name(), present: e.present, provenance: e.provenance.clone() })
+                Some(protocol::Finding {
+                    concept: id.clone(),
+                    name: c.name(),
+                    present: e.present,
+                    provenance: e.provenance.clone(),
+                })
             })
             .collect();
         crate::card::CardParts {

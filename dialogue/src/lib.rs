@@ -9,7 +9,11 @@ pub mod eval;
 pub mod interview;
 pub mod kb;
 pub mod nlu;
+pub mod render;
 pub mod triage;
 
-pub use interview::{Engine, Expect, Input, Interview, InterviewConfig, Phase, Question, Reply, SemanticMatcher, StaffAlert, Touch};
+pub use interview::{
+    Engine, Expect, Input, Interview, InterviewConfig, Phase, Question, Reply, SemanticMatcher, StaffAlert,
+    Touch,
+};
 pub use kb::KnowledgeBase;

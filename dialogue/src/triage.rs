@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use protocol::{Bilingual, Department, Disposition, RedFlagHit, Triage, TriageReason};
 
-use crate::kb::{eval_any, Facts, KnowledgeBase, Protocol};
+use crate::kb::{Facts, KnowledgeBase, Protocol, eval_any};
 
 /// Level that maps to the emergency disposition (1 and 2).
 const EMERGENCY_MAX_LEVEL: u8 = 2;
@@ -60,7 +60,11 @@ pub fn assess(
     }
     for rule in &protocol.urgent {
         if eval_any(&rule.when, facts).is_some() {
-            reasons.push(TriageReason { rule_id: rule.id.clone(), level: rule.level, text: rule.reason.bilingual() });
+            reasons.push(TriageReason {
+                rule_id: rule.id.clone(),
+                level: rule.level,
+                text: rule.reason.bilingual(),
+            });
         }
     }
     reasons.sort_by_key(|r| r.level);
@@ -84,11 +88,19 @@ pub fn assess(
     // Among the most urgent red flags, the one listed first in red_flags.toml names the department
     // (the file lists the ones with a specific department first).
     let rule_order = |id: &str| kb.red_flags.iter().position(|r| r.id == id).unwrap_or(usize::MAX);
-    let (department, department_reason) = if let Some(hit) = fired.iter().min_by_key(|h| (h.level, rule_order(&h.rule_id))) {
+    let (department, department_reason) = if let Some(hit) =
+        fired.iter().min_by_key(|h| (h.level, rule_order(&h.rule_id)))
+    {
         let rule_department = kb.red_flags.iter().find(|r| r.id == hit.rule_id).and_then(|r| r.department);
         let d = remap(kb, rule_department.unwrap_or(Department::Emergency), facts);
         let name = kb.department_name(d);
-        (d, Bilingual::new(format!("{} → {}", hit.title.zh, name.zh), format!("{} → {}", hit.title.en, name.en)))
+        (
+            d,
+            Bilingual::new(
+                format!("{} → {}", hit.title.zh, name.zh),
+                format!("{} → {}", hit.title.en, name.en),
+            ),
+        )
     } else {
         route(kb, protocol, facts, followup_departments, &rule_departments, disposition)
     };
@@ -132,26 +144,40 @@ fn route(
         .iter()
         .max_by(|a, b| {
             a.1.cmp(b.1)
-                .then_with(|| (*b.0 != protocol.default_department).cmp(&(*a.0 != protocol.default_department)))
+                .then_with(|| {
+                    (*b.0 != protocol.default_department).cmp(&(*a.0 != protocol.default_department))
+                })
                 .then_with(|| order(b.0).cmp(&order(a.0)))
         })
         .map_or(protocol.default_department, |(d, _)| *d);
     // An emergency disposition without a red flag (for example chest pain over 40) goes to the
     // emergency department, unless a rule named a specific one.
     let chosen = if disposition == Disposition::Emergency {
-        rule_departments.iter().filter(|(l, _)| *l <= EMERGENCY_MAX_LEVEL).map(|(_, d)| *d).next().unwrap_or(Department::Emergency)
+        rule_departments
+            .iter()
+            .filter(|(l, _)| *l <= EMERGENCY_MAX_LEVEL)
+            .map(|(_, d)| *d)
+            .next()
+            .unwrap_or(Department::Emergency)
     } else {
         best
     };
     let department = remap(kb, chosen, facts);
     let name = kb.department_name(department);
     let evidence: Vec<String> = because.get(&chosen).cloned().unwrap_or_default();
-    let associated: Vec<Bilingual> = evidence.iter().filter_map(|id| kb.concept(id)).map(|c| c.name()).collect();
+    let associated: Vec<Bilingual> =
+        evidence.iter().filter_map(|id| kb.concept(id)).map(|c| c.name()).collect();
     let mut zh = protocol.name.zh.clone();
     let mut en = protocol.name.en.clone();
     if !associated.is_empty() {
-        zh.push_str(&format!("，伴{}", associated.iter().map(|b| b.zh.as_str()).collect::<Vec<_>>().join("、")));
-        en.push_str(&format!(" with {}", associated.iter().map(|b| b.en.as_str()).collect::<Vec<_>>().join(", ")));
+        zh.push_str(&format!(
+            "，伴{}",
+            associated.iter().map(|b| b.zh.as_str()).collect::<Vec<_>>().join("、")
+        ));
+        en.push_str(&format!(
+            " with {}",
+            associated.iter().map(|b| b.en.as_str()).collect::<Vec<_>>().join(", ")
+        ));
     }
     if department != chosen {
         let rule = kb.department_rules.iter().find(|r| r.to == department);

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod eval_cmd;
 pub mod models_cmd;
 pub mod startup;
@@ -14,5 +15,7 @@ pub fn run(config: &config::Config) -> anyhow::Result<ExitCode> {
     let catalog = models::Catalog::embedded()?;
     let health = startup::check_models(config, &catalog)?;
     tracing::info!(kiosk = %config.kiosk_id, degraded = health.degraded.len(), "models checked");
-    anyhow::bail!("the interview front end is not built yet (see the open issues)")
+    let stdin = std::io::stdin();
+    console::run(config, &health, &mut stdin.lock(), &mut std::io::stdout().lock())?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 pub mod card;
 
 pub use card::{
-    Age, AnswerSource, Bilingual, ChiefComplaint, ConditionCard, Correction, Department, Disposition, Finding,
-    HistoryEntry, PatientInfo, Provenance, QuestionKind, RedFlagHit, Respondent, Sex, Slot, SlotEntry, Timings,
-    Triage, TriageReason, CARD_SCHEMA_VERSION,
+    Age, AnswerSource, Bilingual, CARD_SCHEMA_VERSION, ChiefComplaint, ConditionCard, Correction, Department,
+    Disposition, Finding, HistoryEntry, PatientInfo, Provenance, QuestionKind, RedFlagHit, Respondent, Sex,
+    Slot, SlotEntry, Timings, Triage, TriageReason,
 };
 
 /// A language the kiosk speaks with the patient.

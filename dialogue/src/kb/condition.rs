@@ -47,7 +47,8 @@ pub struct Atom(pub Vec<String>);
 impl<'de> Deserialize<'de> for Atom {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        let parts: Vec<String> = text.split('|').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect();
+        let parts: Vec<String> =
+            text.split('|').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect();
         if parts.is_empty() {
             return Err(serde::de::Error::custom("empty condition atom"));
         }
@@ -163,9 +164,14 @@ mod tests {
 
     #[test]
     fn all_any_none() {
-        let c = cond("all = [\"chest_pain|chest_tightness\"]\nany = [\"sweating\", \"fainting\"]\nnone = [\"chest_trauma\"]");
+        let c = cond(
+            "all = [\"chest_pain|chest_tightness\"]\nany = [\"sweating\", \"fainting\"]\nnone = [\"chest_trauma\"]",
+        );
         assert!(c.eval(&facts(&["chest_pain"])).is_none());
-        assert_eq!(c.eval(&facts(&["chest_tightness", "sweating"])), Some(vec!["chest_tightness".into(), "sweating".into()]));
+        assert_eq!(
+            c.eval(&facts(&["chest_tightness", "sweating"])),
+            Some(vec!["chest_tightness".into(), "sweating".into()])
+        );
         assert!(c.eval(&facts(&["chest_pain", "sweating", "chest_trauma"])).is_none());
     }
 

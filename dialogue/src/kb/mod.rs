@@ -10,7 +10,7 @@ use std::path::Path;
 use protocol::{Bilingual, Department, Lang, Slot};
 use serde::Deserialize;
 
-pub use condition::{eval_any, Atom, Condition, Facts, DERIVED_ATOMS};
+pub use condition::{Atom, Condition, DERIVED_ATOMS, Facts, eval_any};
 
 include!(concat!(env!("OUT_DIR"), "/protocol_files.rs"));
 
@@ -426,11 +426,13 @@ impl KnowledgeBase {
     /// hospital that maintains its own reviewed copy).
     pub fn load_dir(dir: &Path) -> Result<Self, KbError> {
         let read = |name: &str| {
-            std::fs::read_to_string(dir.join(name)).map_err(|e| kb_err(&dir.join(name).display().to_string(), e.to_string()))
+            std::fs::read_to_string(dir.join(name))
+                .map_err(|e| kb_err(&dir.join(name).display().to_string(), e.to_string()))
         };
         let proto_dir = dir.join("protocols");
         let mut protocols = Vec::new();
-        let entries = std::fs::read_dir(&proto_dir).map_err(|e| kb_err(&proto_dir.display().to_string(), e.to_string()))?;
+        let entries = std::fs::read_dir(&proto_dir)
+            .map_err(|e| kb_err(&proto_dir.display().to_string(), e.to_string()))?;
         for entry in entries {
             let path = entry.map_err(|e| kb_err(&proto_dir.display().to_string(), e.to_string()))?.path();
             if path.extension().is_some_and(|x| x == "toml") {
@@ -462,7 +464,8 @@ impl KnowledgeBase {
         }
         let concepts: ConceptsFile = toml::from_str(concepts).map_err(parse_err("concepts.toml"))?;
         let questions: Questions = toml::from_str(questions).map_err(parse_err("questions.toml"))?;
-        let departments: DepartmentsFile = toml::from_str(departments).map_err(parse_err("departments.toml"))?;
+        let departments: DepartmentsFile =
+            toml::from_str(departments).map_err(parse_err("departments.toml"))?;
         let red_flags: RedFlagsFile = toml::from_str(red_flags).map_err(parse_err("red_flags.toml"))?;
         let triage: TriageFile = toml::from_str(triage).map_err(parse_err("triage.toml"))?;
         for (file, version) in [
@@ -519,9 +522,10 @@ impl KnowledgeBase {
 
     /// Department display name.
     pub fn department_name(&self, department: Department) -> Bilingual {
-        self.departments.get(&department).map(Text::bilingual).unwrap_or_else(|| {
-            Bilingual::new(department.code(), department.code())
-        })
+        self.departments
+            .get(&department)
+            .map(Text::bilingual)
+            .unwrap_or_else(|| Bilingual::new(department.code(), department.code()))
     }
 
     fn validate(&self) -> Result<(), KbError> {
@@ -531,7 +535,10 @@ impl KnowledgeBase {
                 return Err(kb_err("concepts.toml", format!("concept {} is defined twice", c.id)));
             }
             if c.zh.is_empty() || c.en.is_empty() {
-                return Err(kb_err("concepts.toml", format!("concept {} needs recognisers in zh and en", c.id)));
+                return Err(kb_err(
+                    "concepts.toml",
+                    format!("concept {} needs recognisers in zh and en", c.id),
+                ));
             }
         }
         for site in &self.sites {
@@ -558,7 +565,10 @@ impl KnowledgeBase {
                     self.concept(name).is_some() || DERIVED_ATOMS.contains(&name)
                 };
                 if !known {
-                    return Err(kb_err(file, format!("condition names unknown concept or complaint `{name}`")));
+                    return Err(kb_err(
+                        file,
+                        format!("condition names unknown concept or complaint `{name}`"),
+                    ));
                 }
             }
             Ok(())
@@ -576,7 +586,10 @@ impl KnowledgeBase {
         }
         for rule in &self.red_flags {
             if rule.title.is_none() || rule.instruction.is_none() || rule.level > 2 {
-                return Err(kb_err(&format!("red_flags.toml {}", rule.id), "a red flag needs a title, an instruction and level 1 or 2"));
+                return Err(kb_err(
+                    &format!("red_flags.toml {}", rule.id),
+                    "a red flag needs a title, an instruction and level 1 or 2",
+                ));
             }
         }
         for rule in &self.department_rules {
@@ -596,15 +609,25 @@ impl KnowledgeBase {
                     return Err(kb_err(&file, format!("unknown concept `{id}`")));
                 }
             }
-            let asked = p.screen.iter().chain(p.followups.iter().flat_map(|f| &f.ask)).chain(p.conditional_screen.iter().flat_map(|c| &c.ask));
+            let asked = p
+                .screen
+                .iter()
+                .chain(p.followups.iter().flat_map(|f| &f.ask))
+                .chain(p.conditional_screen.iter().flat_map(|c| &c.ask));
             for id in asked {
                 if self.concept(id).is_some_and(|c| c.ask.is_none()) {
-                    return Err(kb_err(&file, format!("concept `{id}` is asked but has no `ask` text in concepts.toml")));
+                    return Err(kb_err(
+                        &file,
+                        format!("concept `{id}` is asked but has no `ask` text in concepts.toml"),
+                    ));
                 }
             }
             for f in &p.followups {
                 if !p.departments.contains(&f.department) {
-                    return Err(kb_err(&file, format!("follow-up department {} is not in `departments`", f.department.code())));
+                    return Err(kb_err(
+                        &file,
+                        format!("follow-up department {} is not in `departments`", f.department.code()),
+                    ));
                 }
             }
             if !p.departments.contains(&p.default_department) {
@@ -675,7 +698,8 @@ mod tests {
     fn bad_reference_is_reported_with_file() {
         let bad = CONCEPTS.replace("id = \"sweating\"", "id = \"perspiration\"");
         let protocols = PROTOCOL_FILES.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())).collect();
-        let err = KnowledgeBase::from_sources(&bad, QUESTIONS, DEPARTMENTS, RED_FLAGS, TRIAGE, protocols).expect_err("invalid");
+        let err = KnowledgeBase::from_sources(&bad, QUESTIONS, DEPARTMENTS, RED_FLAGS, TRIAGE, protocols)
+            .expect_err("invalid");
         assert!(err.to_string().contains("sweating"), "{err}");
     }
 }

@@ -51,7 +51,9 @@ mod tests {
 
     #[test]
     fn recognition_homophones_sound_alike() {
-        for (said, heard) in [('疼', '腾'), ('痰', '弹'), ('嗽', '受'), ('咳', '可'), ('晕', '云'), ('胸', '凶')] {
+        for (said, heard) in
+            [('疼', '腾'), ('痰', '弹'), ('嗽', '受'), ('咳', '可'), ('晕', '云'), ('胸', '凶')]
+        {
             assert!(sounds_alike(&readings(said), &readings(heard)), "{said} ~ {heard}");
         }
         assert!(!sounds_alike(&readings('疼'), &readings('头')));

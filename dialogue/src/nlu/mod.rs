@@ -42,24 +42,101 @@ pub enum YesNo {
 /// a common word of its own (手上 is "on the hand", not 受伤 "injured").
 const COMMON_WORD_FREQ: usize = 200;
 /// Words a site character is part of without meaning the body site.
-const ZH_SITE_EXCLUSIONS: &[&str] = &["骨头", "里头", "外头", "上头", "前头", "后头", "舌头", "指头", "念头", "馒头", "枕头", "眉头", "石头", "奶头", "心头", "个头", "回头", "手指头", "脚趾头", "背包", "腰包", "眼泪"];
+const ZH_SITE_EXCLUSIONS: &[&str] = &[
+    "骨头",
+    "里头",
+    "外头",
+    "上头",
+    "前头",
+    "后头",
+    "舌头",
+    "指头",
+    "念头",
+    "馒头",
+    "枕头",
+    "眉头",
+    "石头",
+    "奶头",
+    "心头",
+    "个头",
+    "回头",
+    "手指头",
+    "脚趾头",
+    "背包",
+    "腰包",
+    "眼泪",
+];
 /// English words skipped between the words of a phrase ("throat feels tight", "heart has been racing").
 const EN_FILLERS: &[&str] = &[
-    "is", "are", "am", "was", "were", "be", "been", "being", "feels", "feel", "felt", "feeling", "gets", "getting", "got", "get",
-    "has", "have", "had", "very", "really", "so", "quite", "a", "bit", "little", "all", "kind", "sort", "pretty", "too", "just",
-    "also", "totally", "completely", "keeps", "keep", "started", "starting", "constantly",
-    "look", "looks", "looking", "turned", "turning", "gone", "going", "become", "became", "much", "even", "quite",
+    "is",
+    "are",
+    "am",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "feels",
+    "feel",
+    "felt",
+    "feeling",
+    "gets",
+    "getting",
+    "got",
+    "get",
+    "has",
+    "have",
+    "had",
+    "very",
+    "really",
+    "so",
+    "quite",
+    "a",
+    "bit",
+    "little",
+    "all",
+    "kind",
+    "sort",
+    "pretty",
+    "too",
+    "just",
+    "also",
+    "totally",
+    "completely",
+    "keeps",
+    "keep",
+    "started",
+    "starting",
+    "constantly",
+    "look",
+    "looks",
+    "looking",
+    "turned",
+    "turning",
+    "gone",
+    "going",
+    "become",
+    "became",
+    "much",
+    "even",
+    "quite",
 ];
 /// At most this many filler words between two words of a phrase.
 const EN_MAX_FILLERS: usize = 3;
 /// Determiners that make an English site word a body part ("my back", not "came back").
-const EN_SITE_DETERMINERS: &[&str] = &["my", "his", "her", "the", "your", "their", "our", "lower", "upper", "left", "right", "middle", "both", "sore"];
+const EN_SITE_DETERMINERS: &[&str] = &[
+    "my", "his", "her", "the", "your", "their", "our", "lower", "upper", "left", "right", "middle", "both",
+    "sore",
+];
 /// How far a feeling word may be from its site.
 const SITE_WINDOW: usize = 6;
 
 /// Degree words and particles skipped inside a Mandarin phrase ("脖子很硬" = 脖子硬, "心跳得很快" = 心跳快,
 /// "大便是黑的" = 大便黑).
-const ZH_FILLERS: &[&str] = &["非常", "特别", "有点", "有些", "比较", "一直", "老是", "总是", "很", "太", "挺", "是", "的", "得", "也", "都", "还", "好", "更"];
+const ZH_FILLERS: &[&str] = &[
+    "非常", "特别", "有点", "有些", "比较", "一直", "老是", "总是", "很", "太", "挺", "是", "的", "得", "也",
+    "都", "还", "好", "更",
+];
 /// At most this many filler words inside one phrase.
 const ZH_MAX_FILLERS: usize = 2;
 
@@ -109,7 +186,10 @@ fn stem(word: &str) -> String {
     }
     // spinning -> spinn -> spin
     let b = w.as_bytes();
-    if b.len() > 3 && b[b.len() - 1] == b[b.len() - 2] && !matches!(b[b.len() - 1], b'l' | b's' | b'z' | b'e' | b'o') {
+    if b.len() > 3
+        && b[b.len() - 1] == b[b.len() - 2]
+        && !matches!(b[b.len() - 1], b'l' | b's' | b'z' | b'e' | b'o')
+    {
         w.pop();
     }
     w
@@ -133,7 +213,10 @@ pub struct Analyzer {
 
 impl std::fmt::Debug for Analyzer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Analyzer").field("zh_patterns", &self.zh.len()).field("en_patterns", &self.en.len()).finish()
+        f.debug_struct("Analyzer")
+            .field("zh_patterns", &self.zh.len())
+            .field("en_patterns", &self.en.len())
+            .finish()
     }
 }
 
@@ -156,7 +239,9 @@ impl Utterance {
         let mut tokens = Vec::new();
         let mut word = String::new();
         for c in folded.chars() {
-            if c.is_ascii_alphanumeric() || (c == '.' && word.chars().all(|w| w.is_ascii_digit()) && !word.is_empty()) {
+            if c.is_ascii_alphanumeric()
+                || (c == '.' && word.chars().all(|w| w.is_ascii_digit()) && !word.is_empty())
+            {
                 word.push(c);
             } else if c == '\'' || c == '’' {
                 // don't -> dont
@@ -218,11 +303,15 @@ impl Analyzer {
         let mut en = Vec::new();
         for (idx, concept) in kb.concepts.iter().enumerate() {
             for phrase in &concept.zh {
-                let parts: Vec<Vec<char>> = phrase.split('~').map(|p| p.chars().map(fold_width).collect()).collect();
+                let parts: Vec<Vec<char>> =
+                    phrase.split('~').map(|p| p.chars().map(fold_width).collect()).collect();
                 // The recogniser's own characters count with their main reading only; the
                 // utterance's with their common readings (弹 may be heard for 痰).
                 let readings = if parts.len() == 1 {
-                    parts[0].iter().map(|c| fuzzy_pinyin::readings(*c).into_iter().take(1).collect()).collect()
+                    parts[0]
+                        .iter()
+                        .map(|c| fuzzy_pinyin::readings(*c).into_iter().take(1).collect())
+                        .collect()
                 } else {
                     Vec::new()
                 };
@@ -259,7 +348,13 @@ impl Analyzer {
                 en: s.en.iter().map(|w| stem(w)).collect(),
             })
             .collect();
-        Self { concept_ids: kb.concepts.iter().map(|c| c.id.clone()).collect(), zh, en, sites, dictionary: jieba_rs::Jieba::new() }
+        Self {
+            concept_ids: kb.concepts.iter().map(|c| c.id.clone()).collect(),
+            zh,
+            en,
+            sites,
+            dictionary: jieba_rs::Jieba::new(),
+        }
     }
 
     /// Where a Mandarin phrase matches at `start` with filler words allowed between its characters.
@@ -295,7 +390,8 @@ impl Analyzer {
                 Self::zh_part_at(part, chars, pos)?
             } else {
                 let q = (pos..=pos + ZH_GAP_CHARS).find(|&q| {
-                    chars.get(q..q + part.len()) == Some(&part[..]) && !chars[pos..q].iter().any(|c| is_clause_break(*c))
+                    chars.get(q..q + part.len()) == Some(&part[..])
+                        && !chars[pos..q].iter().any(|c| is_clause_break(*c))
                 })?;
                 q + part.len()
             };
@@ -312,7 +408,8 @@ impl Analyzer {
                 EnToken::Gap => {
                     // The gap is resolved by the next token: try the shortest gap that works.
                     let next = p.tokens.get(k + 1)?;
-                    let q = (pos..=pos + EN_GAP_TOKENS).find(|&q| tokens.get(q).is_some_and(|w| *w != "," && next.matches(w)))?;
+                    let q = (pos..=pos + EN_GAP_TOKENS)
+                        .find(|&q| tokens.get(q).is_some_and(|w| *w != "," && next.matches(w)))?;
                     if tokens[pos..q].contains(&",") {
                         return None;
                     }
@@ -321,7 +418,9 @@ impl Analyzer {
                 _ => {
                     if k > 0 && !matches!(p.tokens[k - 1], EnToken::Gap) {
                         let mut skipped = 0;
-                        while skipped < EN_MAX_FILLERS && tokens.get(pos).is_some_and(|w| EN_FILLERS.contains(w) && !t.matches(w)) {
+                        while skipped < EN_MAX_FILLERS
+                            && tokens.get(pos).is_some_and(|w| EN_FILLERS.contains(w) && !t.matches(w))
+                        {
                             pos += 1;
                             skipped += 1;
                         }
@@ -385,7 +484,8 @@ impl Analyzer {
                     }
                 }
             }
-            for p in self.zh.iter().filter(|p| p.parts.len() == 1 && p.parts[0].len() >= MIN_PINYIN_SYLLABLES) {
+            for p in self.zh.iter().filter(|p| p.parts.len() == 1 && p.parts[0].len() >= MIN_PINYIN_SYLLABLES)
+            {
                 let pc = &p.parts[0];
                 let n = pc.len();
                 if n > u.chars.len() {
@@ -397,7 +497,8 @@ impl Analyzer {
                     }
                     let sounds = (0..n).all(|k| {
                         pc[k] == u.chars[start + k]
-                            || (!p.readings[k].is_empty() && fuzzy_pinyin::sounds_alike(&p.readings[k], &readings[start + k]))
+                            || (!p.readings[k].is_empty()
+                                && fuzzy_pinyin::sounds_alike(&p.readings[k], &readings[start + k]))
                     });
                     if !sounds {
                         continue;
@@ -408,7 +509,8 @@ impl Analyzer {
                     let anchored = (0..n).any(|k| pc[k] == u.chars[start + k]);
                     let span: String = u.chars[start..start + n].iter().collect();
                     if !anchored
-                        && ((self.dictionary.has_word(&span) && self.dictionary.suggest_freq(&span) >= COMMON_WORD_FREQ)
+                        && ((self.dictionary.has_word(&span)
+                            && self.dictionary.suggest_freq(&span) >= COMMON_WORD_FREQ)
                             || !boundaries.contains(&start)
                             || !boundaries.contains(&(start + n)))
                     {
@@ -444,7 +546,13 @@ impl Analyzer {
         hits
     }
 
-    fn zh_sites(&self, u: &Utterance, claimed: &[bool], hits: &mut Vec<ConceptHit>, push: &impl Fn(&mut Vec<ConceptHit>, usize, bool, bool)) {
+    fn zh_sites(
+        &self,
+        u: &Utterance,
+        claimed: &[bool],
+        hits: &mut Vec<ConceptHit>,
+        push: &impl Fn(&mut Vec<ConceptHit>, usize, bool, bool),
+    ) {
         for site in &self.sites {
             if hits.iter().any(|h| h.concept == self.concept_ids[site.concept]) {
                 continue;
@@ -464,7 +572,11 @@ impl Analyzer {
                         continue;
                     }
                     let window_end = (start + n + SITE_WINDOW + 2).min(u.chars.len());
-                    let window: Vec<char> = u.chars[start + n..window_end].iter().take_while(|c| !is_clause_break(**c)).copied().collect();
+                    let window: Vec<char> = u.chars[start + n..window_end]
+                        .iter()
+                        .take_while(|c| !is_clause_break(**c))
+                        .copied()
+                        .collect();
                     let free_feeling = feelings.iter().any(|f| {
                         let fc: Vec<char> = f.chars().collect();
                         (0..window.len()).any(|i| {
@@ -481,15 +593,26 @@ impl Analyzer {
         }
     }
 
-    fn en_sites(&self, tokens: &[&str], claimed: &[bool], hits: &mut Vec<ConceptHit>, push: &impl Fn(&mut Vec<ConceptHit>, usize, bool, bool)) {
+    fn en_sites(
+        &self,
+        tokens: &[&str],
+        claimed: &[bool],
+        hits: &mut Vec<ConceptHit>,
+        push: &impl Fn(&mut Vec<ConceptHit>, usize, bool, bool),
+    ) {
         let stems: Vec<String> = tokens.iter().map(|t| stem(t)).collect();
         for site in &self.sites {
             if hits.iter().any(|h| h.concept == self.concept_ids[site.concept]) {
                 continue;
             }
             let feelings: &[&str] = match site.feeling {
-                crate::kb::Feeling::Pain => &["pain", "painful", "hurt", "ach", "achy", "sor", "cramp", "tender", "burn", "sting", "throb"],
-                crate::kb::Feeling::Tight => &["tight", "tightnes", "heavy", "heavines", "pressur", "squeez", "crush"],
+                crate::kb::Feeling::Pain => &[
+                    "pain", "painful", "hurt", "ach", "achy", "sor", "cramp", "tender", "burn", "sting",
+                    "throb",
+                ],
+                crate::kb::Feeling::Tight => {
+                    &["tight", "tightnes", "heavy", "heavines", "pressur", "squeez", "crush"]
+                }
                 crate::kb::Feeling::Swollen => &["swollen", "swell", "puffy"],
             };
             'tokens: for (j, s) in stems.iter().enumerate() {
@@ -522,7 +645,8 @@ impl Analyzer {
 fn inside_other_word(chars: &[char], start: usize) -> bool {
     ZH_SITE_EXCLUSIONS.iter().any(|x| {
         let xc: Vec<char> = x.chars().collect();
-        (1..xc.len()).any(|off| start >= off && chars.get(start - off..start - off + xc.len()) == Some(&xc[..]))
+        (1..xc.len())
+            .any(|off| start >= off && chars.get(start - off..start - off + xc.len()) == Some(&xc[..]))
     })
 }
 
@@ -558,12 +682,27 @@ fn zh_negated(chars: &[char], start: usize, end: usize) -> bool {
     let clause_start = zh_clause_start(chars, start);
     let before: String = chars[clause_start..start].iter().collect();
     // Uncertainty is not denial: 不知道有没有发烧, 不清楚.
-    if ["不知道", "不清楚", "不确定", "说不清", "不太清楚", "有没有"].iter().any(|u| before.contains(u)) {
+    if ["不知道", "不清楚", "不确定", "说不清", "不太清楚", "有没有"].iter().any(|u| before.contains(u))
+    {
         return false;
     }
     const NEGATORS: &[&str] = &["没有", "没", "无", "不", "否认", "未", "从不", "从来没"];
     // Words that contain 不/没/无 but do not deny what follows.
-    const NOT_NEGATORS: &[&str] = &["不舒服", "不好", "不行", "不停", "不了", "不住", "受不了", "不少", "无力", "不对劲", "不得了", "了不起", "没事"];
+    const NOT_NEGATORS: &[&str] = &[
+        "不舒服",
+        "不好",
+        "不行",
+        "不停",
+        "不了",
+        "不住",
+        "受不了",
+        "不少",
+        "无力",
+        "不对劲",
+        "不得了",
+        "了不起",
+        "没事",
+    ];
     let mut cleaned = before.clone();
     for w in NOT_NEGATORS {
         cleaned = cleaned.replace(w, "");
@@ -580,7 +719,10 @@ fn zh_negated(chars: &[char], start: usize, end: usize) -> bool {
 /// English negation: a negator earlier in the clause within a few words, not cancelled by an
 /// affirmative ("I don't have a fever, I have a cough"; "no fever or chills").
 fn en_negated(tokens: &[&str], start: usize) -> bool {
-    const NEGATORS: &[&str] = &["no", "not", "never", "without", "denies", "deny", "dont", "doesnt", "didnt", "havent", "hasnt", "isnt", "arent", "wasnt", "werent", "none", "nor", "neither", "nope", "nothing"];
+    const NEGATORS: &[&str] = &[
+        "no", "not", "never", "without", "denies", "deny", "dont", "doesnt", "didnt", "havent", "hasnt",
+        "isnt", "arent", "wasnt", "werent", "none", "nor", "neither", "nope", "nothing",
+    ];
     const BREAKS: &[&str] = &[",", "but", "although", "though", "however", "except", "and i", "yet"];
     const AFFIRM: &[&str] = &["have", "has", "got", "is", "am", "feel", "feels"];
     let mut i = start;
@@ -595,7 +737,10 @@ fn en_negated(tokens: &[&str], start: usize) -> bool {
             // "no fever, cough or chills" keeps the denial across a list comma when the word after
             // the comma is the concept itself or a list word; a new clause ("..., i have") stops it.
             let next = tokens.get(i + 1).copied().unwrap_or("");
-            if matches!(next, "i" | "im" | "it" | "its" | "but" | "and" | "my" | "the" | "he" | "she" | "there") {
+            if matches!(
+                next,
+                "i" | "im" | "it" | "its" | "but" | "and" | "my" | "the" | "he" | "she" | "there"
+            ) {
                 return false;
             }
             continue;
@@ -621,13 +766,43 @@ fn en_negated(tokens: &[&str], start: usize) -> bool {
 pub fn yes_no(u: &Utterance) -> Option<YesNo> {
     let text = u.text();
     let text = text.trim_start_matches(|c: char| !c.is_alphanumeric() && !is_han(c));
-    const ZH_UNKNOWN: &[&str] = &["不知道", "不清楚", "不太清楚", "说不清", "不确定", "没注意", "记不清", "不记得", "不太确定", "不好说"];
-    const ZH_NO: &[&str] = &["没有", "没", "不是", "不会", "不", "无", "否", "从来没有", "一点也没有", "都没有"];
-    const ZH_YES: &[&str] = &["有", "是", "对", "嗯", "会", "好", "确实", "没错", "肯定", "可能有", "有点", "有一点", "疼", "当然", "行", "可以"];
+    const ZH_UNKNOWN: &[&str] = &[
+        "不知道",
+        "不清楚",
+        "不太清楚",
+        "说不清",
+        "不确定",
+        "没注意",
+        "记不清",
+        "不记得",
+        "不太确定",
+        "不好说",
+    ];
+    const ZH_NO: &[&str] =
+        &["没有", "没", "不是", "不会", "不", "无", "否", "从来没有", "一点也没有", "都没有"];
+    const ZH_YES: &[&str] = &[
+        "有",
+        "是",
+        "对",
+        "嗯",
+        "会",
+        "好",
+        "确实",
+        "没错",
+        "肯定",
+        "可能有",
+        "有点",
+        "有一点",
+        "疼",
+        "当然",
+        "行",
+        "可以",
+    ];
     if ZH_UNKNOWN.iter().any(|w| text.contains(w)) {
         return Some(YesNo::Unknown);
     }
-    if ZH_NO.iter().any(|w| text.starts_with(w)) && !text.starts_with("没错") && !text.starts_with("不错") {
+    if ZH_NO.iter().any(|w| text.starts_with(w)) && !text.starts_with("没错") && !text.starts_with("不错")
+    {
         return Some(YesNo::No);
     }
     if ZH_YES.iter().any(|w| text.starts_with(w)) || text.starts_with("没错") {
@@ -635,19 +810,89 @@ pub fn yes_no(u: &Utterance) -> Option<YesNo> {
     }
     let tokens = u.token_refs();
     let joined = format!(" {} ", tokens.iter().filter(|t| **t != ",").copied().collect::<Vec<_>>().join(" "));
-    const EN_UNKNOWN: &[&str] = &[" not sure ", " dont know ", " unsure ", " no idea ", " cant say ", " dont remember ", " not certain ", " maybe ", " cant remember ", " i dont really know "];
+    const EN_UNKNOWN: &[&str] = &[
+        " not sure ",
+        " dont know ",
+        " unsure ",
+        " no idea ",
+        " cant say ",
+        " dont remember ",
+        " not certain ",
+        " maybe ",
+        " cant remember ",
+        " i dont really know ",
+    ];
     if EN_UNKNOWN.iter().any(|w| joined.contains(w)) {
         return Some(YesNo::Unknown);
     }
     let first = tokens.iter().copied().find(|t| *t != ",").unwrap_or("");
     let first_two = joined.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
     const EN_NO: &[&str] = &["no", "nope", "nah", "never", "none", "negative", "neither"];
-    const EN_NO_2: &[&str] = &["not really", "i dont", "i havent", "i am not", "im not", "it doesnt", "it isnt", "i didnt", "not at", "i wasnt", "she doesnt", "he doesnt", "she hasnt", "he hasnt", "there isnt", "it wasnt"];
-    if EN_NO.contains(&first) || EN_NO_2.iter().any(|w| first_two.starts_with(w) || joined.starts_with(&format!(" {w} "))) {
+    const EN_NO_2: &[&str] = &[
+        "not really",
+        "i dont",
+        "i havent",
+        "i am not",
+        "im not",
+        "it doesnt",
+        "it isnt",
+        "i didnt",
+        "not at",
+        "i wasnt",
+        "she doesnt",
+        "he doesnt",
+        "she hasnt",
+        "he hasnt",
+        "there isnt",
+        "it wasnt",
+    ];
+    if EN_NO.contains(&first)
+        || EN_NO_2.iter().any(|w| first_two.starts_with(w) || joined.starts_with(&format!(" {w} ")))
+    {
         return Some(YesNo::No);
     }
-    const EN_YES: &[&str] = &["yes", "yeah", "yep", "yup", "yea", "sure", "correct", "right", "definitely", "absolutely", "indeed", "ok", "okay", "affirmative", "uh", "mhm", "true", "exactly"];
-    const EN_YES_2: &[&str] = &["i do", "i have", "i am", "im", "it does", "it is", "a little", "a bit", "i did", "i was", "she does", "he does", "she has", "he has", "there is", "that is", "thats right", "i think so", "it has", "i guess"];
+    const EN_YES: &[&str] = &[
+        "yes",
+        "yeah",
+        "yep",
+        "yup",
+        "yea",
+        "sure",
+        "correct",
+        "right",
+        "definitely",
+        "absolutely",
+        "indeed",
+        "ok",
+        "okay",
+        "affirmative",
+        "uh",
+        "mhm",
+        "true",
+        "exactly",
+    ];
+    const EN_YES_2: &[&str] = &[
+        "i do",
+        "i have",
+        "i am",
+        "im",
+        "it does",
+        "it is",
+        "a little",
+        "a bit",
+        "i did",
+        "i was",
+        "she does",
+        "he does",
+        "she has",
+        "he has",
+        "there is",
+        "that is",
+        "thats right",
+        "i think so",
+        "it has",
+        "i guess",
+    ];
     if EN_YES.contains(&first) || EN_YES_2.iter().any(|w| joined.starts_with(&format!(" {w} "))) {
         return Some(YesNo::Yes);
     }
@@ -659,12 +904,62 @@ pub fn sex(u: &Utterance, direct: bool) -> Option<Sex> {
     let text = u.text();
     let tokens = u.token_refs();
     let has = |w: &[&str]| tokens.iter().any(|t| w.contains(t));
-    const ZH_F_PROXY: &[&str] = &["女儿", "闺女", "妈妈", "母亲", "我妈", "老婆", "妻子", "媳妇", "奶奶", "外婆", "姥姥", "姐姐", "妹妹", "孙女", "外孙女", "女孩", "女宝"];
-    const ZH_M_PROXY: &[&str] = &["儿子", "爸爸", "父亲", "我爸", "老公", "丈夫", "爷爷", "外公", "姥爷", "哥哥", "弟弟", "孙子", "外孙", "男孩", "男宝"];
-    let zh_f = ZH_F_PROXY.iter().any(|w| text.contains(w)) || (direct && (text.contains('女') || text.contains('她')));
-    let zh_m = ZH_M_PROXY.iter().any(|w| text.contains(w)) || (direct && (text.contains('男') || text.contains('他')));
-    const EN_F: &[&str] = &["female", "woman", "girl", "daughter", "mother", "mom", "mum", "wife", "grandmother", "grandma", "sister", "lady", "granddaughter"];
-    const EN_M: &[&str] = &["male", "man", "boy", "son", "father", "dad", "husband", "grandfather", "grandpa", "brother", "gentleman", "grandson"];
+    const ZH_F_PROXY: &[&str] = &[
+        "女儿",
+        "闺女",
+        "妈妈",
+        "母亲",
+        "我妈",
+        "老婆",
+        "妻子",
+        "媳妇",
+        "奶奶",
+        "外婆",
+        "姥姥",
+        "姐姐",
+        "妹妹",
+        "孙女",
+        "外孙女",
+        "女孩",
+        "女宝",
+    ];
+    const ZH_M_PROXY: &[&str] = &[
+        "儿子", "爸爸", "父亲", "我爸", "老公", "丈夫", "爷爷", "外公", "姥爷", "哥哥", "弟弟", "孙子",
+        "外孙", "男孩", "男宝",
+    ];
+    let zh_f = ZH_F_PROXY.iter().any(|w| text.contains(w))
+        || (direct && (text.contains('女') || text.contains('她')));
+    let zh_m = ZH_M_PROXY.iter().any(|w| text.contains(w))
+        || (direct && (text.contains('男') || text.contains('他')));
+    const EN_F: &[&str] = &[
+        "female",
+        "woman",
+        "girl",
+        "daughter",
+        "mother",
+        "mom",
+        "mum",
+        "wife",
+        "grandmother",
+        "grandma",
+        "sister",
+        "lady",
+        "granddaughter",
+    ];
+    const EN_M: &[&str] = &[
+        "male",
+        "man",
+        "boy",
+        "son",
+        "father",
+        "dad",
+        "husband",
+        "grandfather",
+        "grandpa",
+        "brother",
+        "gentleman",
+        "grandson",
+    ];
     let en_f = has(EN_F) || (direct && has(&["she", "her", "f"]));
     let en_m = has(EN_M) || (direct && has(&["he", "him", "his", "m"]));
     match (zh_f || en_f, zh_m || en_m) {
@@ -677,14 +972,70 @@ pub fn sex(u: &Utterance, direct: bool) -> Option<Sex> {
 /// Someone answering for the patient: the relation word ("儿子", "my son").
 pub fn proxy_relation(u: &Utterance) -> Option<String> {
     let text = u.text();
-    const ZH: &[&str] = &["我儿子", "我女儿", "我孩子", "我家孩子", "孩子", "宝宝", "我妈", "我爸", "我母亲", "我父亲", "我老婆", "我老公", "我爱人", "我妻子", "我丈夫", "我爷爷", "我奶奶", "我外公", "我外婆", "我姥姥", "我姥爷", "我孙子", "我孙女", "我闺女", "我家老人", "我朋友", "我同事"];
+    const ZH: &[&str] = &[
+        "我儿子",
+        "我女儿",
+        "我孩子",
+        "我家孩子",
+        "孩子",
+        "宝宝",
+        "我妈",
+        "我爸",
+        "我母亲",
+        "我父亲",
+        "我老婆",
+        "我老公",
+        "我爱人",
+        "我妻子",
+        "我丈夫",
+        "我爷爷",
+        "我奶奶",
+        "我外公",
+        "我外婆",
+        "我姥姥",
+        "我姥爷",
+        "我孙子",
+        "我孙女",
+        "我闺女",
+        "我家老人",
+        "我朋友",
+        "我同事",
+    ];
     if let Some(w) = ZH.iter().find(|w| text.contains(*w)) {
         return Some(w.trim_start_matches('我').to_owned());
     }
     let tokens = u.token_refs();
-    const EN: &[&str] = &["son", "daughter", "child", "kid", "baby", "mother", "mom", "mum", "father", "dad", "wife", "husband", "grandmother", "grandma", "grandfather", "grandpa", "partner", "friend", "grandson", "granddaughter", "boy", "girl", "toddler", "infant", "newborn"];
+    const EN: &[&str] = &[
+        "son",
+        "daughter",
+        "child",
+        "kid",
+        "baby",
+        "mother",
+        "mom",
+        "mum",
+        "father",
+        "dad",
+        "wife",
+        "husband",
+        "grandmother",
+        "grandma",
+        "grandfather",
+        "grandpa",
+        "partner",
+        "friend",
+        "grandson",
+        "granddaughter",
+        "boy",
+        "girl",
+        "toddler",
+        "infant",
+        "newborn",
+    ];
     for (i, t) in tokens.iter().enumerate() {
-        if matches!(*t, "my" | "our") && let Some(rel) = tokens.get(i + 1).filter(|r| EN.contains(*r)) {
+        if matches!(*t, "my" | "our")
+            && let Some(rel) = tokens.get(i + 1).filter(|r| EN.contains(*r))
+        {
             return Some((*rel).to_owned());
         }
     }
@@ -708,7 +1059,9 @@ pub fn pregnancy(u: &Utterance, hits: &[ConceptHit], direct: bool) -> Option<boo
         Some(YesNo::No) => Some(false),
         _ => {
             let tokens = u.token_refs();
-            if tokens.iter().any(|t| matches!(*t, "impossible" | "menopause" | "postmenopausal")) || text.contains("绝经") {
+            if tokens.iter().any(|t| matches!(*t, "impossible" | "menopause" | "postmenopausal"))
+                || text.contains("绝经")
+            {
                 Some(false)
             } else {
                 None
@@ -719,7 +1072,9 @@ pub fn pregnancy(u: &Utterance, hits: &[ConceptHit], direct: bool) -> Option<boo
 
 /// A duration anywhere in the utterance.
 pub fn duration(u: &Utterance) -> Option<DurationValue> {
-    if u.has_han() && let Some(d) = numbers::zh_duration(&u.text()) {
+    if u.has_han()
+        && let Some(d) = numbers::zh_duration(&u.text())
+    {
         return Some(d);
     }
     numbers::en_duration(&u.token_refs())
@@ -748,8 +1103,39 @@ pub fn rating(u: &Utterance, expecting: bool) -> Option<u8> {
 pub fn denies_all(u: &Utterance) -> bool {
     let text = u.text();
     let t = text.trim().trim_end_matches(['。', '.', '!', '！']);
-    const ZH: &[&str] = &["没有", "没", "无", "都没有", "没什么", "没啥", "不吃", "没吃", "没有过敏", "没过敏", "否认", "健康", "一直很健康", "身体挺好"];
-    const EN: &[&str] = &["none", "no", "nothing", "nope", "no medicines", "no medication", "not taking anything", "no allergies", "none that i know of", "no known allergies", "healthy", "nothing regular", "no i dont", "no i havent", "no none"];
+    const ZH: &[&str] = &[
+        "没有",
+        "没",
+        "无",
+        "都没有",
+        "没什么",
+        "没啥",
+        "不吃",
+        "没吃",
+        "没有过敏",
+        "没过敏",
+        "否认",
+        "健康",
+        "一直很健康",
+        "身体挺好",
+    ];
+    const EN: &[&str] = &[
+        "none",
+        "no",
+        "nothing",
+        "nope",
+        "no medicines",
+        "no medication",
+        "not taking anything",
+        "no allergies",
+        "none that i know of",
+        "no known allergies",
+        "healthy",
+        "nothing regular",
+        "no i dont",
+        "no i havent",
+        "no none",
+    ];
     if ZH.iter().any(|w| t == *w || t.starts_with(&format!("{w}，")) || t.starts_with(&format!("{w},"))) {
         return true;
     }
@@ -760,8 +1146,47 @@ pub fn denies_all(u: &Utterance) -> bool {
 
 /// Pain character words volunteered in an opening ("crushing chest pain", "胸口压榨样疼").
 pub fn character_words(u: &Utterance, lang: Lang) -> Option<String> {
-    const ZH: &[&str] = &["压榨样", "压着疼", "闷痛", "刺痛", "针扎样", "烧灼样", "火辣辣", "绞痛", "胀痛", "隐痛", "钝痛", "撕裂样", "跳痛", "酸痛", "刀割样", "抽痛", "像压了块石头", "像压了石头"];
-    const EN: &[&str] = &["crushing", "pressure", "squeezing", "sharp", "stabbing", "burning", "dull", "aching", "achy", "cramping", "cramp", "throbbing", "pounding", "tearing", "shooting", "tight", "heavy", "colicky", "gnawing"];
+    const ZH: &[&str] = &[
+        "压榨样",
+        "压着疼",
+        "闷痛",
+        "刺痛",
+        "针扎样",
+        "烧灼样",
+        "火辣辣",
+        "绞痛",
+        "胀痛",
+        "隐痛",
+        "钝痛",
+        "撕裂样",
+        "跳痛",
+        "酸痛",
+        "刀割样",
+        "抽痛",
+        "像压了块石头",
+        "像压了石头",
+    ];
+    const EN: &[&str] = &[
+        "crushing",
+        "pressure",
+        "squeezing",
+        "sharp",
+        "stabbing",
+        "burning",
+        "dull",
+        "aching",
+        "achy",
+        "cramping",
+        "cramp",
+        "throbbing",
+        "pounding",
+        "tearing",
+        "shooting",
+        "tight",
+        "heavy",
+        "colicky",
+        "gnawing",
+    ];
     let _ = lang;
     let text = u.text();
     if let Some(w) = ZH.iter().find(|w| text.contains(*w)) {
@@ -773,14 +1198,54 @@ pub fn character_words(u: &Utterance, lang: Lang) -> Option<String> {
 
 /// Where a symptom is, when an opening says so ("右下腹疼", "pain in my lower right side").
 pub fn location_words(u: &Utterance) -> Option<String> {
-    const ZH_SIDES: &[&str] = &["左下腹", "右下腹", "左上腹", "右上腹", "上腹部", "下腹部", "上腹", "下腹", "肚脐周围", "小肚子", "心窝", "胸口正中", "胸骨后", "左胸", "右胸", "后背", "腰部", "左侧", "右侧", "左边", "右边", "前额", "太阳穴", "后脑勺", "头顶", "左眼", "右眼", "左耳", "右耳", "左膝", "右膝", "左脚", "右脚", "左手", "右手"];
+    const ZH_SIDES: &[&str] = &[
+        "左下腹",
+        "右下腹",
+        "左上腹",
+        "右上腹",
+        "上腹部",
+        "下腹部",
+        "上腹",
+        "下腹",
+        "肚脐周围",
+        "小肚子",
+        "心窝",
+        "胸口正中",
+        "胸骨后",
+        "左胸",
+        "右胸",
+        "后背",
+        "腰部",
+        "左侧",
+        "右侧",
+        "左边",
+        "右边",
+        "前额",
+        "太阳穴",
+        "后脑勺",
+        "头顶",
+        "左眼",
+        "右眼",
+        "左耳",
+        "右耳",
+        "左膝",
+        "右膝",
+        "左脚",
+        "右脚",
+        "左手",
+        "右手",
+    ];
     let text = u.text();
     if let Some(w) = ZH_SIDES.iter().find(|w| text.contains(*w)) {
         return Some((*w).to_owned());
     }
     let tokens = u.token_refs();
-    const EN_SIDES: &[&str] = &["left", "right", "upper", "lower", "middle", "centre", "center", "behind", "front", "back"];
-    const EN_PARTS: &[&str] = &["side", "chest", "abdomen", "belly", "stomach", "tummy", "head", "forehead", "temple", "eye", "ear", "knee", "ankle", "wrist", "shoulder", "hip", "foot", "leg", "arm", "quadrant"];
+    const EN_SIDES: &[&str] =
+        &["left", "right", "upper", "lower", "middle", "centre", "center", "behind", "front", "back"];
+    const EN_PARTS: &[&str] = &[
+        "side", "chest", "abdomen", "belly", "stomach", "tummy", "head", "forehead", "temple", "eye", "ear",
+        "knee", "ankle", "wrist", "shoulder", "hip", "foot", "leg", "arm", "quadrant",
+    ];
     for (i, t) in tokens.iter().enumerate() {
         if EN_SIDES.contains(t) {
             let window: Vec<&str> = tokens[i..tokens.len().min(i + 4)].to_vec();
@@ -796,7 +1261,17 @@ pub fn location_words(u: &Utterance) -> Option<String> {
 /// Timing words ("一阵一阵", "comes and goes", "all the time").
 pub fn timing_words(u: &Utterance) -> Option<String> {
     const ZH: &[&str] = &["一阵一阵", "阵发", "时好时坏", "一直", "持续", "断断续续", "反复"];
-    const EN: &[&str] = &["comes and goes", "on and off", "all the time", "constant", "constantly", "intermittent", "off and on", "every few minutes", "waves"];
+    const EN: &[&str] = &[
+        "comes and goes",
+        "on and off",
+        "all the time",
+        "constant",
+        "constantly",
+        "intermittent",
+        "off and on",
+        "every few minutes",
+        "waves",
+    ];
     let text = u.text();
     if let Some(w) = ZH.iter().find(|w| text.contains(*w)) {
         return Some((*w).to_owned());
@@ -815,7 +1290,8 @@ mod tests {
     }
 
     fn found(a: &Analyzer, text: &str) -> Vec<(String, bool)> {
-        let mut v: Vec<(String, bool)> = a.concepts(&Utterance::new(text)).into_iter().map(|h| (h.concept, h.negated)).collect();
+        let mut v: Vec<(String, bool)> =
+            a.concepts(&Utterance::new(text)).into_iter().map(|h| (h.concept, h.negated)).collect();
         v.sort();
         v
     }
@@ -922,7 +1398,10 @@ mod tests {
         assert!(has(&a, "大便是黑的", "black_stool", false));
         assert!(has(&a, "the room spins when I roll over", "dizziness", false));
         assert!(has(&a, "my lips look a bit blue", "cyanosis", false));
-        assert!(!has(&a, "I'm 12 weeks pregnant and I'm bleeding.", "heavy_bleeding", false), "bleeding alone is not heavy");
+        assert!(
+            !has(&a, "I'm 12 weeks pregnant and I'm bleeding.", "heavy_bleeding", false),
+            "bleeding alone is not heavy"
+        );
         assert!(has(&a, "我最近觉得没有活下去的必要了", "suicidal_thoughts", false));
         assert!(!has(&a, "小腿红肿发热", "leg_swelling", false), "红肿 is inflammation, not oedema");
         assert!(!has(&a, "骨头疼", "headache", false), "骨头 is bone, not head");
@@ -941,10 +1420,15 @@ mod tests {
 
     #[test]
     fn volunteered_details() {
-        assert_eq!(location_words(&Utterance::new("pain in my lower right side")).as_deref(), Some("lower right side"));
+        assert_eq!(
+            location_words(&Utterance::new("pain in my lower right side")).as_deref(),
+            Some("lower right side")
+        );
         assert_eq!(location_words(&Utterance::new("右下腹疼")).as_deref(), Some("右下腹"));
-        assert_eq!(character_words(&Utterance::new("crushing chest pain"), Lang::En).as_deref(), Some("crushing"));
+        assert_eq!(
+            character_words(&Utterance::new("crushing chest pain"), Lang::En).as_deref(),
+            Some("crushing")
+        );
         assert_eq!(timing_words(&Utterance::new("it comes and goes")).as_deref(), Some("comes and goes"));
     }
 }
-

@@ -102,7 +102,9 @@ pub fn find_numbers(chars: &[char]) -> Vec<NumberHit> {
             [a, b] => zh_digit(*a).zip(zh_digit(*b)).filter(|(x, y)| *y == *x + 1 || (*x == 2 && *y == 3)),
             _ => None,
         };
-        let Some(mut value) = range.map(|(x, _)| f64::from(x) + 0.5).or_else(|| parse_zh_integer(run)) else { continue };
+        let Some(mut value) = range.map(|(x, _)| f64::from(x) + 0.5).or_else(|| parse_zh_integer(run)) else {
+            continue;
+        };
         // Decimal part: 38.5, 三十八点五
         if i + 1 < chars.len() && matches!(chars[i], '.' | '点' | '．') && is_numeral_char(chars[i + 1]) {
             let frac_start = i + 1;
@@ -181,10 +183,13 @@ pub fn en_number_at(tokens: &[&str], i: usize) -> Option<(f64, usize)> {
     }
     let v = en_number_word(t)?;
     // twenty five, one hundred
-    if v >= 20.0 && v.fract() == 0.0 && (v as u32).is_multiple_of(10) {
-        if let Some(next) = tokens.get(i + 1).and_then(|n| en_number_word(n)).filter(|n| *n >= 1.0 && *n < 10.0) {
-            return Some((v + next, 2));
-        }
+    if v >= 20.0
+        && v.fract() == 0.0
+        && (v as u32).is_multiple_of(10)
+        && let Some(next) =
+            tokens.get(i + 1).and_then(|n| en_number_word(n)).filter(|n| *n >= 1.0 && *n < 10.0)
+    {
+        return Some((v + next, 2));
     }
     if tokens.get(i + 1) == Some(&"hundred") {
         let rest = en_number_at(tokens, i + 2).filter(|(r, _)| *r < 100.0);
@@ -215,7 +220,9 @@ impl DurationValue {
 
 /// "2小时" / "2 hours", "3天" / "3 days", rounding to the natural unit.
 pub fn describe_hours(hours: f64) -> (String, String) {
-    let plural = |n: f64, unit: &str| if (n - 1.0).abs() < 1e-9 { format!("1 {unit}") } else { format!("{} {unit}s", fmt_num(n)) };
+    let plural = |n: f64, unit: &str| {
+        if (n - 1.0).abs() < 1e-9 { format!("1 {unit}") } else { format!("{} {unit}s", fmt_num(n)) }
+    };
     if hours < 1.0 {
         let m = (hours * 60.0).round().max(1.0);
         (format!("{}分钟", fmt_num(m)), plural(m, "minute"))
@@ -417,7 +424,9 @@ pub fn zh_age(text: &str, expecting_age: bool) -> Option<f64> {
         // "3个月大", "出生20天": without 大 or 出生 a number of months is a duration, not an age.
         let old = |unit: &str| ["", "多"].iter().any(|m| rest.starts_with(&format!("{unit}{m}大")));
         let born = before.ends_with("出生") || before.ends_with("生下来");
-        for (units, days) in [(&["个月", "月"][..], 30.44), (&["周", "个星期", "星期"][..], 7.0), (&["天"][..], 1.0)] {
+        for (units, days) in
+            [(&["个月", "月"][..], 30.44), (&["周", "个星期", "星期"][..], 7.0), (&["天"][..], 1.0)]
+        {
             for unit in units {
                 if rest.starts_with(unit) && (expecting_age || old(unit) || born) {
                     return Some(v * days);
@@ -425,7 +434,10 @@ pub fn zh_age(text: &str, expecting_age: bool) -> Option<f64> {
             }
         }
     }
-    if expecting_age && let Some(hit) = numbers.first() && (1.0..=120.0).contains(&hit.value) {
+    if expecting_age
+        && let Some(hit) = numbers.first()
+        && (1.0..=120.0).contains(&hit.value)
+    {
         return Some(hit.value * 365.25);
     }
     None
@@ -457,10 +469,13 @@ pub fn en_age(tokens: &[&str], expecting_age: bool) -> Option<f64> {
                 return Some(v * 365.25);
             }
             // "he is two", "i am 67", "i'm 67": number right after a copula
-            if factor.is_none() && matches!(prev, "is" | "am" | "im" | "was" | "turned") && (0.0..=120.0).contains(&v) && v >= 1.0 {
-                if !matches!(unit, "out" | "degrees" | "degree" | "times" | "percent") {
-                    return Some(v * 365.25);
-                }
+            if factor.is_none()
+                && matches!(prev, "is" | "am" | "im" | "was" | "turned")
+                && (0.0..=120.0).contains(&v)
+                && v >= 1.0
+                && !matches!(unit, "out" | "degrees" | "degree" | "times" | "percent")
+            {
+                return Some(v * 365.25);
             }
             i += used;
         } else {
@@ -516,10 +531,9 @@ pub fn temperature(chars: &[char], en_tokens: &[&str], expecting: bool) -> Optio
             return Some(((v - 32.0) / 1.8) as f32);
         }
     }
-    if expecting {
-        if let Some(hit) = find_numbers(chars).into_iter().find(|h| (34.0..=43.0).contains(&h.value)) {
-            return Some(hit.value as f32);
-        }
+    if expecting && let Some(hit) = find_numbers(chars).into_iter().find(|h| (34.0..=43.0).contains(&h.value))
+    {
+        return Some(hit.value as f32);
     }
     None
 }
@@ -547,7 +561,9 @@ pub fn rating(chars: &[char], en_tokens: &[&str], expecting: bool) -> Option<u8>
     if !expecting {
         return None;
     }
-    if let Some(hit) = find_numbers(chars).into_iter().find(|h| (0.0..=10.0).contains(&h.value) && h.value.fract() == 0.0) {
+    if let Some(hit) =
+        find_numbers(chars).into_iter().find(|h| (0.0..=10.0).contains(&h.value) && h.value.fract() == 0.0)
+    {
         return Some(hit.value as u8);
     }
     for i in 0..en_tokens.len() {
@@ -614,7 +630,15 @@ mod tests {
 
     #[test]
     fn chinese_numerals() {
-        let cases = [("十二", 12.0), ("一百零五", 105.0), ("三十八点五", 38.5), ("两千", 2000.0), ("二十", 20.0), ("120", 120.0), ("3.5", 3.5)];
+        let cases = [
+            ("十二", 12.0),
+            ("一百零五", 105.0),
+            ("三十八点五", 38.5),
+            ("两千", 2000.0),
+            ("二十", 20.0),
+            ("120", 120.0),
+            ("3.5", 3.5),
+        ];
         for (text, value) in cases {
             let hits = find_numbers(&chars(text));
             assert_eq!(hits.len(), 1, "{text}");
@@ -673,7 +697,9 @@ mod tests {
         assert_eq!(zh_age("67", true).map(|d| (d / 365.25).round()), Some(67.0));
         assert_eq!(zh_age("疼了三天", false), None);
         assert_eq!(zh_age("一个星期没大便了", false), None, "大便 is not 大");
-        let en = |s: &str, e| en_age(&s.split(' ').collect::<Vec<_>>(), e).map(|d| (d / 365.25 * 10.0).round() / 10.0);
+        let en = |s: &str, e| {
+            en_age(&s.split(' ').collect::<Vec<_>>(), e).map(|d| (d / 365.25 * 10.0).round() / 10.0)
+        };
         assert_eq!(en("my son is two", false), Some(2.0));
         assert_eq!(en("i am 67 years old", false), Some(67.0));
         assert_eq!(en_age(&["6", "weeks", "old"], false), Some(42.0));

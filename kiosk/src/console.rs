@@ -1,0 +1,116 @@
+//! The text console front end: the real intake engine over standard input and output. It serves
+//! staff testing a site's configuration and machines without a touch screen; the touch and voice
+//! front end runs the same engine and store.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use dialogue::{Engine, Input, InterviewConfig, KnowledgeBase, Phase};
+use protocol::{ConditionCard, Lang, PatientText};
+
+use crate::config::Config;
+use crate::startup::ModelHealth;
+
+/// Stores a card durably: written to a temporary file, synced, renamed, directory synced. Returns
+/// the path. The patient is told the card was sent only after this returns.
+pub fn store_card(data_dir: &Path, card: &ConditionCard) -> anyhow::Result<PathBuf> {
+    let dir = data_dir.join("cards");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create card store {}", dir.display()))?;
+    let path = dir.join(format!("{}.json", card.card_id));
+    let tmp = dir.join(format!(".{}.json.partial", card.card_id));
+    let bytes = serde_json::to_vec_pretty(card)?;
+    {
+        let mut file =
+            std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        file.write_all(&bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+        file.sync_all().with_context(|| format!("cannot sync {}", tmp.display()))?;
+    }
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot store {}", path.display()))?;
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(path)
+}
+
+fn card_id(kiosk_id: &str) -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{kiosk_id}-{nanos:x}")
+}
+
+/// Runs interviews one after another until the input ends.
+pub fn run(
+    config: &Config,
+    health: &ModelHealth,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let kb = Arc::new(KnowledgeBase::embedded()?);
+    let engine = Arc::new(Engine::new(
+        kb.clone(),
+        InterviewConfig { kiosk_id: config.kiosk_id.clone(), ..InterviewConfig::default() },
+    ));
+    writeln!(out, "{} — 预问诊 / pre-consultation (text console)", config.hospital_name)?;
+    for d in &health.degraded {
+        writeln!(out, "[staff] degraded: {} — {}", d.model, d.fallback)?;
+    }
+    loop {
+        writeln!(out, "\n请选择语言 / Choose a language: 1 中文, 2 English (empty line to quit)")?;
+        let Some(choice) = read_line(input)? else { return Ok(()) };
+        let lang = match choice.trim() {
+            "" => return Ok(()),
+            "2" | "en" | "English" | "english" => Lang::En,
+            _ => config.default_language,
+        };
+        let started = Instant::now();
+        let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let (mut interview, mut reply) = engine.start(lang, &card_id(&config.kiosk_id), unix_ms);
+        loop {
+            for line in &reply.say {
+                writeln!(out, "{line}")?;
+            }
+            if let Some(alert) = &reply.alert {
+                writeln!(out, "[staff alert] {} level {}: {}", alert.rule_id, alert.level, alert.title.en)?;
+                tracing::warn!(rule = %alert.rule_id, level = alert.level, "red flag: staff alerted");
+            }
+            let Some(question) = reply.question.clone() else { break };
+            writeln!(out, "> {}", question.text)?;
+            let Some(answer) = read_line(input)? else { return Ok(()) };
+            let input =
+                if answer.trim() == "?" { Input::Repeat } else { Input::Text(PatientText::new(answer)) };
+            reply = interview.handle(input, started.elapsed().as_millis() as u64);
+        }
+        let card = interview.card();
+        if matches!(interview.phase(), Phase::Complete | Phase::Emergency) {
+            let path = store_card(&config.data_dir, &card)?;
+            tracing::info!(card = %card.card_id, level = card.triage.level, "card stored");
+            let dept = kb.department_name(card.triage.department);
+            match lang {
+                Lang::Zh => writeln!(
+                    out,
+                    "病情卡片已保存并发送。请前往：{}（分诊{}级）。",
+                    dept.zh, card.triage.level
+                )?,
+                Lang::En => writeln!(
+                    out,
+                    "Your condition card has been saved and sent. Please go to: {} (triage level {}).",
+                    dept.en, card.triage.level
+                )?,
+            }
+            if let Some(advice) = &card.triage.advice {
+                writeln!(out, "{}", advice.get(lang))?;
+            }
+            writeln!(out, "[staff] card file: {}", path.display())?;
+        }
+    }
+}
+
+fn read_line(input: &mut dyn BufRead) -> anyhow::Result<Option<String>> {
+    let mut line = String::new();
+    if input.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    Ok(Some(line.trim_end_matches(['\n', '\r']).to_owned()))
+}
