@@ -2,8 +2,8 @@
 //! (chief complaint), the 现病史 / history of present illness, and the read-back.
 
 use protocol::{
-    Age, Bilingual, CARD_SCHEMA_VERSION, ChiefComplaint, ConditionCard, Correction, Finding, HistoryEntry,
-    Lang, PatientInfo, RedFlagHit, Respondent, Sex, Slot, SlotEntry, Timings, Triage,
+    Age, Bilingual, ChiefComplaint, ConditionCard, Finding, HistoryEntry, Lang, PatientInfo, Respondent, Sex,
+    Slot, SlotEntry,
 };
 
 use crate::kb::Protocol;
@@ -12,80 +12,20 @@ use crate::nlu::numbers;
 /// Longest 主诉, in characters (Chinese medical record convention).
 pub const MAX_CHIEF_COMPLAINT_CHARS: usize = 20;
 
-/// Everything a card is made of.
-pub(crate) struct CardParts<'a> {
-    pub card_id: &'a str,
-    pub kiosk_id: &'a str,
-    pub lang: Lang,
-    pub started_unix_ms: u64,
-    pub elapsed_ms: u64,
-    pub n_questions: u32,
-    pub protocol: &'a Protocol,
-    pub respondent: Respondent,
-    pub age_days: Option<f64>,
-    pub sex: Option<Sex>,
-    pub pregnant: Option<bool>,
-    pub temperature_c: Option<f32>,
-    pub slots: Vec<SlotEntry>,
-    pub findings: Vec<Finding>,
-    pub history: Option<HistoryEntry>,
-    pub medications: Option<HistoryEntry>,
-    pub allergies: Option<HistoryEntry>,
-    pub red_flags: Vec<RedFlagHit>,
-    pub triage: Triage,
-    pub corrections: Vec<Correction>,
-    pub confirmed: bool,
-}
-
-impl CardParts<'_> {
-    pub(crate) fn build(self) -> ConditionCard {
-        let patient = PatientInfo {
-            age: self.age_days.map(|days| Age { days }),
-            sex: self.sex,
-            pregnant: self.pregnant,
-            temperature_c: self.temperature_c,
-        };
-        let duration_hours = self
-            .slots
-            .iter()
-            .find(|s| s.slot == Slot::Duration)
-            .and_then(|s| s.value)
-            .or_else(|| self.slots.iter().find(|s| s.slot == Slot::Onset).and_then(|s| s.value));
-        let chief_complaint = chief_complaint(self.protocol, duration_hours, &self.findings);
-        let completeness = completeness(
-            self.protocol,
-            &self.slots,
-            &[&self.history, &self.medications, &self.allergies],
-            &patient,
-        );
-        let mut card = ConditionCard {
-            schema_version: CARD_SCHEMA_VERSION.to_owned(),
-            card_id: self.card_id.to_owned(),
-            kiosk_id: self.kiosk_id.to_owned(),
-            language: self.lang,
-            respondent: self.respondent,
-            patient,
-            chief_complaint,
-            hpi: Bilingual::default(),
-            slots: self.slots,
-            findings: self.findings,
-            history: self.history,
-            medications: self.medications,
-            allergies: self.allergies,
-            red_flags: self.red_flags,
-            triage: self.triage,
-            completeness,
-            timings: Timings {
-                started_unix_ms: self.started_unix_ms,
-                elapsed_ms: self.elapsed_ms,
-                n_questions: self.n_questions,
-            },
-            corrections: self.corrections,
-            confirmed: self.confirmed,
-        };
-        card.hpi = hpi(&card);
-        card
-    }
+/// Fills the derived parts of a card (主诉, 现病史, completeness) from its recorded facts.
+pub(crate) fn finish(card: &mut ConditionCard, protocol: &Protocol) {
+    let duration_hours = card
+        .slot(Slot::Duration)
+        .and_then(|s| s.value)
+        .or_else(|| card.slot(Slot::Onset).and_then(|s| s.value));
+    card.chief_complaint = chief_complaint(protocol, duration_hours, &card.findings);
+    card.completeness = completeness(
+        protocol,
+        &card.slots,
+        &[&card.history, &card.medications, &card.allergies],
+        &card.patient,
+    );
+    card.hpi = hpi(card);
 }
 
 /// 主诉: main symptom (with the first associated symptom when it fits) and duration, at most 20

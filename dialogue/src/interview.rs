@@ -1254,19 +1254,25 @@ impl Interview {
                 })
             })
             .collect();
-        crate::card::CardParts {
-            card_id: &self.card_id,
-            kiosk_id: &self.engine.config.kiosk_id,
-            lang: self.lang,
-            started_unix_ms: self.started_unix_ms,
-            elapsed_ms: self.last_at_ms,
-            n_questions: self.n_questions,
-            protocol,
+        let mut card = ConditionCard {
+            schema_version: protocol::CARD_SCHEMA_VERSION.to_owned(),
+            card_id: self.card_id.clone(),
+            kiosk_id: self.engine.config.kiosk_id.clone(),
+            language: self.lang,
             respondent: self.respondent.clone(),
-            age_days: self.age_days,
-            sex: self.sex,
-            pregnant: self.pregnant,
-            temperature_c: self.temperature_c,
+            patient: protocol::PatientInfo {
+                age: self.age_days.map(|days| Age { days }),
+                sex: self.sex,
+                pregnant: self.pregnant,
+                temperature_c: self.temperature_c,
+            },
+            chief_complaint: protocol::ChiefComplaint {
+                protocol_id: String::new(),
+                protocol_version: String::new(),
+                zh: String::new(),
+                en: String::new(),
+            },
+            hpi: Bilingual::default(),
             slots: self.slots.values().cloned().collect(),
             findings,
             history: self.history.clone(),
@@ -1274,10 +1280,17 @@ impl Interview {
             allergies: self.allergies.clone(),
             red_flags: self.red_flags.clone(),
             triage,
+            completeness: 0.0,
+            timings: protocol::Timings {
+                started_unix_ms: self.started_unix_ms,
+                elapsed_ms: self.last_at_ms,
+                n_questions: self.n_questions,
+            },
             corrections: self.corrections.clone(),
             confirmed: self.phase == Phase::Complete,
-        }
-        .build()
+        };
+        crate::card::finish(&mut card, protocol);
+        card
     }
 }
 

@@ -41,6 +41,7 @@ pub struct ManifestEntry {
 }
 
 impl ManifestEntry {
+    /// An entry for a file just built from its catalog source.
     pub(crate) fn new(catalog: &Catalog, model: &ModelSpec, file: &FileSpec, now: u64) -> Self {
         let mut packages: Vec<String> = file
             .source
@@ -52,26 +53,22 @@ impl ManifestEntry {
         if packages.is_empty() {
             packages.push("derived from another installed file".into());
         }
-        Self {
-            model: model.name.clone(),
-            path: file.path.clone(),
-            bytes: file.bytes,
-            sha256: file.sha256.clone(),
-            licence: model.licence.clone(),
-            source_packages: packages,
-            installed_unix_s: now,
-        }
+        Self::with_sources(model, file, packages, now)
     }
 
     /// An entry for a file found already in place with the pinned hash (the manifest was lost).
     pub(crate) fn from_existing(model: &ModelSpec, file: &FileSpec, now: u64) -> Self {
+        Self::with_sources(model, file, vec!["found in place, hash verified".into()], now)
+    }
+
+    fn with_sources(model: &ModelSpec, file: &FileSpec, source_packages: Vec<String>, now: u64) -> Self {
         Self {
             model: model.name.clone(),
             path: file.path.clone(),
             bytes: file.bytes,
             sha256: file.sha256.clone(),
             licence: model.licence.clone(),
-            source_packages: vec!["found in place, hash verified".into()],
+            source_packages,
             installed_unix_s: now,
         }
     }
