@@ -6,19 +6,19 @@ use protocol::{
     Slot, SlotEntry,
 };
 
-use crate::kb::Protocol;
+use crate::kb::{Concept, Protocol};
 use crate::nlu::numbers;
 
 /// Longest 主诉, in characters (Chinese medical record convention).
 pub const MAX_CHIEF_COMPLAINT_CHARS: usize = 20;
 
 /// Fills the derived parts of a card (主诉, 现病史, completeness) from its recorded facts.
-pub(crate) fn finish(card: &mut ConditionCard, protocol: &Protocol) {
+pub(crate) fn finish(card: &mut ConditionCard, protocol: &Protocol, trigger: Option<&Concept>) {
     let duration_hours = card
         .slot(Slot::Duration)
         .and_then(|s| s.value)
         .or_else(|| card.slot(Slot::Onset).and_then(|s| s.value));
-    card.chief_complaint = chief_complaint(protocol, duration_hours, &card.findings);
+    card.chief_complaint = chief_complaint(protocol, trigger, duration_hours, &card.findings);
     card.completeness = completeness(
         protocol,
         &card.slots,
@@ -28,13 +28,21 @@ pub(crate) fn finish(card: &mut ConditionCard, protocol: &Protocol) {
     card.hpi = hpi(card);
 }
 
-/// 主诉: main symptom (with the first associated symptom when it fits) and duration, at most 20
-/// characters, symptom words only.
-fn chief_complaint(protocol: &Protocol, duration_hours: Option<f64>, findings: &[Finding]) -> ChiefComplaint {
+/// 主诉: the main symptom as the patient reported it (the concept that selected the protocol, else the
+/// protocol's main symptom), the first associated screening finding when it fits, and the duration;
+/// at most 20 characters, symptom words only.
+fn chief_complaint(
+    protocol: &Protocol,
+    trigger: Option<&Concept>,
+    duration_hours: Option<f64>,
+    findings: &[Finding],
+) -> ChiefComplaint {
     let (dur_zh, dur_en) = duration_hours.map(numbers::describe_hours).unwrap_or_default();
-    let main = &protocol.main_symptom;
+    let main = trigger.map(Concept::name).unwrap_or_else(|| protocol.main_symptom.bilingual());
+    let main = &main;
+    let trigger_id = trigger.map(|c| c.id.as_str());
     let associated = findings.iter().find(|f| {
-        f.present && !protocol.recognise.contains(&f.concept) && protocol.screen.contains(&f.concept)
+        f.present && Some(f.concept.as_str()) != trigger_id && protocol.screen.contains(&f.concept)
     });
     let mut zh = format!("{}{dur_zh}", main.zh);
     if let Some(f) = associated {
@@ -46,14 +54,20 @@ fn chief_complaint(protocol: &Protocol, duration_hours: Option<f64>, findings: &
     if zh.chars().count() > MAX_CHIEF_COMPLAINT_CHARS {
         zh = zh.chars().take(MAX_CHIEF_COMPLAINT_CHARS).collect();
     }
-    let mut en = main.en.clone();
+    let mut en = upper_first(&main.en);
     if let Some(f) = associated {
         en.push_str(&format!(" with {}", f.name.en));
     }
     if !dur_en.is_empty() {
         en.push_str(&format!(" for {dur_en}"));
     }
-    ChiefComplaint { protocol_id: protocol.id.clone(), protocol_version: protocol.version.clone(), zh, en }
+    ChiefComplaint {
+        protocol_id: protocol.id.clone(),
+        concept: trigger.map(|c| c.id.clone()),
+        protocol_version: protocol.version.clone(),
+        zh,
+        en,
+    }
 }
 
 /// Share of the protocol's slots, history items, age and sex that are known.
@@ -71,8 +85,20 @@ fn completeness(
     filled as f32 / wanted as f32
 }
 
-fn slot_text(card: &ConditionCard, slot: Slot) -> Option<String> {
+fn slot_text(card: &ConditionCard, slot: Slot, lang: Lang) -> Option<String> {
     card.slot(slot).map(|s| {
+        // A value the kiosk worked out itself is written in the reader's language.
+        if s.provenance.source == protocol::AnswerSource::Inferred
+            && let Some(hours) = s.value
+        {
+            let (zh, en) = numbers::describe_hours(hours);
+            return match (slot, lang) {
+                (Slot::Onset, Lang::Zh) => format!("约{zh}前"),
+                (Slot::Onset, Lang::En) => format!("about {en} ago"),
+                (_, Lang::Zh) => zh,
+                (_, Lang::En) => en,
+            };
+        }
         let text = s.text.expose().trim().trim_end_matches(['。', '.']).to_owned();
         if slot == Slot::Severity
             && let Some(v) = s.value
@@ -138,10 +164,12 @@ pub fn hpi(card: &ConditionCard) -> Bilingual {
         Slot::Relieving,
         Slot::Duration,
     ] {
-        if let Some(text) = slot_text(card, slot) {
+        if let (Some(zh_text), Some(en_text)) =
+            (slot_text(card, slot, Lang::Zh), slot_text(card, slot, Lang::En))
+        {
             let label = slot.label();
-            zh_parts.push(format!("{}：{text}", label.zh));
-            en_parts.push(format!("{}: {text}", label.en.to_lowercase()));
+            zh_parts.push(format!("{}：{zh_text}", label.zh));
+            en_parts.push(format!("{}: {en_text}", label.en.to_lowercase()));
         }
     }
     if !zh_parts.is_empty() {
@@ -155,7 +183,8 @@ pub fn hpi(card: &ConditionCard) -> Bilingual {
         zh.push_str(&format!("体温最高{t:.1}℃。"));
         en.push_str(&format!(" Highest temperature {t:.1} C."));
     }
-    let positives: Vec<&Finding> = card.positives().collect();
+    let main = card.chief_complaint.concept.as_deref();
+    let positives: Vec<&Finding> = card.positives().filter(|f| Some(f.concept.as_str()) != main).collect();
     let negatives: Vec<&Finding> = card.negatives().collect();
     if !positives.is_empty() {
         zh.push_str(&format!(
@@ -235,11 +264,13 @@ pub fn read_back(card: &ConditionCard, lang: Lang) -> String {
         (Slot::Character, "感觉", "It feels"),
         (Slot::Severity, "程度", "Severity"),
     ] {
-        if let Some(text) = slot_text(card, slot) {
+        if let Some(text) = slot_text(card, slot, lang) {
             parts.push(if zh { format!("{zh_label}：{text}。") } else { format!("{en_label}: {text}.") });
         }
     }
-    let positives: Vec<&str> = card.positives().map(|f| f.name.get(lang)).collect();
+    let main = card.chief_complaint.concept.as_deref();
+    let positives: Vec<&str> =
+        card.positives().filter(|f| Some(f.concept.as_str()) != main).map(|f| f.name.get(lang)).collect();
     if !positives.is_empty() {
         parts.push(if zh {
             format!("还有{}。", positives.join("、"))

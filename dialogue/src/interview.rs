@@ -285,6 +285,8 @@ pub struct Interview {
     reasks: usize,
     opening_retries: usize,
     protocol_id: Option<String>,
+    /// The concept that selected the protocol: the chief complaint names what the patient said.
+    trigger: Option<String>,
     evidence: BTreeMap<String, Evidence>,
     slots: BTreeMap<Slot, SlotEntry>,
     age_days: Option<f64>,
@@ -329,6 +331,7 @@ impl Interview {
             reasks: 0,
             opening_retries: 0,
             protocol_id: None,
+            trigger: None,
             evidence: BTreeMap::new(),
             slots: BTreeMap::new(),
             age_days: None,
@@ -699,8 +702,9 @@ impl Interview {
             );
         }
         match chosen {
-            Some(id) => {
+            Some((id, trigger)) => {
                 self.protocol_id = Some(id);
+                self.trigger = Some(trigger);
                 true
             }
             None if self.opening_retries < self.engine.config.max_opening_retries => false,
@@ -711,10 +715,10 @@ impl Interview {
         }
     }
 
-    /// The highest-priority protocol recognised by `present` concepts; a generic complaint (fever)
-    /// gives way to a specific one recognised alongside it (fever with burning urine is a urinary
-    /// complaint with fever).
-    fn pick_protocol(&self, present: &[&str], weak: bool) -> Option<String> {
+    /// The highest-priority protocol recognised by `present` concepts, with the concept that chose
+    /// it; a generic complaint (fever) gives way to a specific one recognised alongside it (fever
+    /// with burning urine is a urinary complaint with fever).
+    fn pick_protocol(&self, present: &[&str], weak: bool) -> Option<(String, String)> {
         let candidates: Vec<&Protocol> = self
             .kb()
             .protocols
@@ -726,7 +730,10 @@ impl Interview {
             .filter(|p| p.group.is_none() || p.fits_age(self.age_days) || self.age_days.is_none())
             .collect();
         let best = |list: &[&Protocol]| {
-            list.iter().max_by_key(|p| (p.priority, p.fits_age(self.age_days))).map(|p| p.id.clone())
+            let p = list.iter().max_by_key(|p| (p.priority, p.fits_age(self.age_days)))?;
+            let recognisers = if weak { &p.recognise_weak } else { &p.recognise };
+            let trigger = present.iter().find(|c| recognisers.iter().any(|r| r == **c))?;
+            Some((p.id.clone(), (*trigger).to_owned()))
         };
         let specific: Vec<&Protocol> = candidates.iter().copied().filter(|p| !p.yields).collect();
         if specific.is_empty() { best(&candidates) } else { best(&specific) }
@@ -1268,6 +1275,7 @@ impl Interview {
             },
             chief_complaint: protocol::ChiefComplaint {
                 protocol_id: String::new(),
+                concept: None,
                 protocol_version: String::new(),
                 zh: String::new(),
                 en: String::new(),
@@ -1289,7 +1297,8 @@ impl Interview {
             corrections: self.corrections.clone(),
             confirmed: self.phase == Phase::Complete,
         };
-        crate::card::finish(&mut card, protocol);
+        let trigger = self.trigger.as_deref().and_then(|id| self.kb().concept(id));
+        crate::card::finish(&mut card, protocol, trigger);
         card
     }
 }

@@ -484,6 +484,8 @@ pub struct PatientInfo {
 pub struct ChiefComplaint {
     /// Protocol that ran.
     pub protocol_id: String,
+    /// The symptom concept the patient named, when one selected the protocol.
+    pub concept: Option<String>,
     /// Protocol version.
     pub protocol_version: String,
     /// 主诉, at most 20 characters.
