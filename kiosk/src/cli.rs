@@ -39,11 +39,45 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Transcribe a WAV file with the installed speech model.
+    Transcribe {
+        /// The WAV file (any sample rate, mono or stereo).
+        file: PathBuf,
+        /// Language (zh or en); detected when not given.
+        #[arg(long)]
+        lang: Option<String>,
+    },
+    /// Benchmarks that print numbers.
+    Bench {
+        /// Which bench.
+        #[command(subcommand)]
+        what: BenchKind,
+    },
     /// Install, verify and list the on-device models.
     Models {
         /// What to do with the models.
         #[command(subcommand)]
         action: ModelsAction,
+    },
+}
+
+/// `kiosk bench ...`
+#[derive(Debug, Subcommand)]
+pub enum BenchKind {
+    /// Recognition accuracy, speed and streamed latency on recorded clips; synthesis speed.
+    Speech {
+        /// Manifest (tab-separated: file, language, seconds, transcript, ...).
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Skip streaming the clips in real time (accuracy and speed only).
+        #[arg(long)]
+        no_stream: bool,
+        /// Decode with the full 30 s encoder window.
+        #[arg(long)]
+        full_window: bool,
+        /// Initial prompt: plain (default), clinical or none.
+        #[arg(long, default_value = "plain")]
+        prompt: String,
     },
 }
 
@@ -88,6 +122,20 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             let catalog = models::Catalog::embedded()?;
             let health = crate::startup::check_models(&config, &catalog)?;
             write!(stdout, "{}", health.summary())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Transcribe { file, lang } => {
+            crate::speech_cmd::transcribe(&config, &file, lang.as_deref(), stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { what: BenchKind::Speech { manifest, no_stream, full_window, prompt } } => {
+            let prompt = match prompt.as_str() {
+                "plain" => speech::asr::PromptKind::Plain,
+                "clinical" => speech::asr::PromptKind::Clinical,
+                "none" => speech::asr::PromptKind::None,
+                other => anyhow::bail!("unknown --prompt {other:?}: use plain, clinical or none"),
+            };
+            crate::speech_cmd::bench(&config, &manifest, !no_stream, full_window, prompt, stdout)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval { cases, json } => {

@@ -81,6 +81,19 @@ struct RawStore {
 #[serde(deny_unknown_fields)]
 struct RawSpeech {
     asr_threads: i64,
+    endpoint: RawEndpoint,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    vad_threshold: f64,
+    pre_roll_ms: i64,
+    end_short_ms: i64,
+    end_story_ms: i64,
+    elderly_end_short_ms: i64,
+    elderly_end_story_ms: i64,
+    max_utterance_ms: i64,
 }
 
 /// Validated configuration.
@@ -100,6 +113,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Speech-recognition threads.
     pub asr_threads: usize,
+    /// Endpointing.
+    pub endpoint: speech::endpoint::EndpointConfig,
 }
 
 /// Where the configuration came from, for the start-up log.
@@ -183,10 +198,11 @@ impl Config {
                 return Err(ConfigError::Invalid {
                     key: "speech.asr_threads",
                     problem: format!("is {n}"),
-                    fix: "use 1 to 16 (1 on a 2-core kiosk)",
+                    fix: "use 1 to 16, at most the number of cores (2 on a 2-core kiosk)",
                 });
             }
         };
+        let endpoint = validate_endpoint(&raw.speech.endpoint)?;
         let models_dir =
             resolve_dir(&raw.models.dir, env.models_dir.as_deref(), env, "models", "models.dir")?;
         let data_dir = resolve_dir(&raw.store.dir, env.data_dir.as_deref(), env, "data", "store.dir")?;
@@ -198,8 +214,68 @@ impl Config {
             models_dir,
             data_dir,
             asr_threads,
+            endpoint,
         })
     }
+}
+
+fn ms_in(
+    value: i64,
+    key: &'static str,
+    range: std::ops::RangeInclusive<u32>,
+    fix: &'static str,
+) -> Result<u32, ConfigError> {
+    u32::try_from(value).ok().filter(|v| range.contains(v)).ok_or(ConfigError::Invalid {
+        key,
+        problem: format!("is {value}"),
+        fix,
+    })
+}
+
+fn validate_endpoint(raw: &RawEndpoint) -> Result<speech::endpoint::EndpointConfig, ConfigError> {
+    if !(0.05..=0.95).contains(&raw.vad_threshold) {
+        return Err(ConfigError::Invalid {
+            key: "speech.endpoint.vad_threshold",
+            problem: format!("is {}", raw.vad_threshold),
+            fix: "use 0.05 to 0.95 (0.5 is the tested default)",
+        });
+    }
+    let elderly_end_story_ms = ms_in(
+        raw.elderly_end_story_ms,
+        "speech.endpoint.elderly_end_story_ms",
+        1_600..=6_000,
+        "use 1600 to 6000 ms: it must stay above the 1.5 s pauses of elderly speakers",
+    )?;
+    Ok(speech::endpoint::EndpointConfig {
+        threshold: raw.vad_threshold as f32,
+        pre_roll_ms: ms_in(raw.pre_roll_ms, "speech.endpoint.pre_roll_ms", 0..=2_000, "use 0 to 2000 ms")?,
+        end_short_ms: ms_in(
+            raw.end_short_ms,
+            "speech.endpoint.end_short_ms",
+            200..=3_000,
+            "use 200 to 3000 ms",
+        )?,
+        end_story_ms: ms_in(
+            raw.end_story_ms,
+            "speech.endpoint.end_story_ms",
+            300..=5_000,
+            "use 300 to 5000 ms",
+        )?,
+        elderly_end_short_ms: ms_in(
+            raw.elderly_end_short_ms,
+            "speech.endpoint.elderly_end_short_ms",
+            300..=5_000,
+            "use 300 to 5000 ms",
+        )?,
+        elderly_end_story_ms,
+        max_utterance_ms: ms_in(
+            raw.max_utterance_ms,
+            "speech.endpoint.max_utterance_ms",
+            3_000..=120_000,
+            "use 3000 to 120000 ms",
+        )?,
+        ..speech::endpoint::EndpointConfig::default()
+    })
 }
 
 fn parse_language(value: &str, key: &'static str) -> Result<Lang, ConfigError> {
@@ -298,7 +374,9 @@ mod tests {
         let config = Config::from_toml(None, "-", &env()).expect("defaults valid");
         assert_eq!(config.languages, vec![Lang::Zh, Lang::En]);
         assert_eq!(config.models_dir, PathBuf::from("/home/k/.local/share/kiosk/models"));
-        assert_eq!(config.asr_threads, 1);
+        assert_eq!(config.asr_threads, 2);
+        // The file's values are the engine's tested defaults.
+        assert_eq!(config.endpoint, speech::endpoint::EndpointConfig::default());
     }
 
     #[test]
@@ -325,6 +403,8 @@ mod tests {
             ("[kiosk]\nlanguages = [\"fr\"]\n", "kiosk.languages"),
             ("[kiosk]\ndefault_language = \"en\"\nlanguages = [\"zh\"]\n", "kiosk.default_language"),
             ("[speech]\nasr_threads = 0\n", "speech.asr_threads"),
+            ("[speech.endpoint]\nelderly_end_story_ms = 1200\n", "speech.endpoint.elderly_end_story_ms"),
+            ("[speech.endpoint]\nvad_threshold = 2.0\n", "speech.endpoint.vad_threshold"),
             ("[models]\ndir = \"models\"\n", "models.dir"),
             ("[speech]\nasr_thread = 2\n", "asr_thread"),
             ("[speech]\nasr_threads = \"two\"\n", "asr_threads"),

@@ -2,5 +2,11 @@
 //! synthesis and playback. Workers are driven through bounded crossbeam channels.
 
 pub mod asr;
+pub mod bench;
+pub mod endpoint;
+pub mod resample;
 pub mod score;
+pub mod source;
+pub mod vad;
 pub mod wav;
+pub mod worker;

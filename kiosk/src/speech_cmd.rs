@@ -1,0 +1,74 @@
+//! `kiosk transcribe FILE.wav` and `kiosk bench speech`.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use protocol::Lang;
+use speech::asr::{AsrConfig, DecodeOptions, PromptKind, Recognizer};
+use speech::source::{AudioSource as _, MemorySource, Pacing};
+
+use crate::config::Config;
+
+fn recognizer(config: &Config) -> anyhow::Result<Recognizer> {
+    let model_path = Recognizer::default_model_path(&config.models_dir);
+    Ok(Recognizer::load(&AsrConfig { model_path, threads: config.asr_threads })?)
+}
+
+/// Transcribes a WAV file and prints the text with its confidence.
+pub fn transcribe(
+    config: &Config,
+    file: &Path,
+    lang: Option<&str>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let lang = match lang {
+        Some(code) => {
+            Some(Lang::from_code(code).with_context(|| format!("unknown language {code:?}: use zh or en"))?)
+        }
+        None => None,
+    };
+    let mut source = MemorySource::from_wav(file, Pacing::Fast)?;
+    let mut samples = Vec::new();
+    while let Some(chunk) = source.next_chunk()? {
+        samples.extend(chunk);
+    }
+    anyhow::ensure!(!samples.is_empty(), "{} holds no audio", file.display());
+    let recognizer = recognizer(config)?;
+    let lang = match lang {
+        Some(l) => l,
+        None => recognizer.detect_language(&samples)?.0,
+    };
+    let t = recognizer.transcribe(&samples, lang)?;
+    writeln!(out, "{}", t.text.expose())?;
+    writeln!(
+        out,
+        "[{} | {:.1} s audio | {} ms | confidence {:.2} | no-speech {:.2}{}]",
+        lang,
+        t.audio_s,
+        t.compute_ms,
+        t.confidence,
+        t.no_speech_prob,
+        if t.filtered { " | filtered" } else { "" }
+    )?;
+    Ok(())
+}
+
+/// Runs the speech bench and prints one JSON object.
+pub fn bench(
+    config: &Config,
+    manifest: &Path,
+    stream: bool,
+    full_window: bool,
+    prompt: PromptKind,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let clips = speech::bench::read_manifest(manifest).map_err(anyhow::Error::msg)?;
+    let recognizer = Arc::new(recognizer(config)?);
+    let options = DecodeOptions { full_window, prompt, cancel: None };
+    let report = speech::bench::run(&recognizer, &clips, &options, stream).map_err(anyhow::Error::msg)?;
+    serde_json::to_writer_pretty(&mut *out, &report)?;
+    writeln!(out)?;
+    Ok(())
+}
