@@ -18,7 +18,7 @@ APT_PACKAGES=(
   # building whisper.cpp (whisper-rs-sys: cmake + bindgen/libclang) and other C dependencies
   build-essential cmake clang libclang-dev pkg-config
   # audio: ALSA headers for cpal, PulseAudio for the loop-back capture test, sox for test audio
-  libasound2-dev pulseaudio pulseaudio-utils sox
+  libasound2-dev libasound2-plugins pulseaudio pulseaudio-utils sox
   # speech synthesis fallback (espeak-ng) and its library for the English phonemiser
   espeak-ng libespeak-ng-dev
   # fonts (CJK) and a virtual display for screenshots / UI tests

@@ -12,6 +12,9 @@ deploy/setup.sh
 step "test tools (FHIR validators)"
 deploy/test-tools.sh
 
+step "fake sound card (PulseAudio null sink) for the audio tests"
+deploy/audio-loopback.sh
+
 step "format"
 cargo fmt --all -- --check
 

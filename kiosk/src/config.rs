@@ -81,7 +81,22 @@ struct RawStore {
 #[serde(deny_unknown_fields)]
 struct RawSpeech {
     asr_threads: i64,
+    input_device: String,
+    output_device: String,
+    echo_tail_ms: i64,
+    barge_in_ms: i64,
     endpoint: RawEndpoint,
+    voice: RawVoice,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVoice {
+    zh_voice: String,
+    en_voice: String,
+    speed: f64,
+    elderly_speed: f64,
+    volume: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,7 +130,22 @@ pub struct Config {
     pub asr_threads: usize,
     /// Endpointing.
     pub endpoint: speech::endpoint::EndpointConfig,
+    /// Microphone by name (`None`: the system default).
+    pub input_device: Option<String>,
+    /// Speaker by name (`None`: the system default).
+    pub output_device: Option<String>,
+    /// Echo gating.
+    pub echo: speech::voice::EchoConfig,
+    /// Sustained speech that interrupts the kiosk (`None`: barge-in off).
+    pub barge_in_ms: Option<u32>,
+    /// Voices, rate and volume.
+    pub voice: speech::tts::VoiceConfig,
 }
+
+/// The Mandarin Kokoro voices the installer provides.
+pub const ZH_VOICES: [&str; 3] = ["zf_xiaobei", "zf_xiaoyi", "zm_yunjian"];
+/// The English Kokoro voices the installer provides.
+pub const EN_VOICES: [&str; 3] = ["af_heart", "am_michael", "bf_emma"];
 
 /// Where the configuration came from, for the start-up log.
 #[derive(Clone, Debug)]
@@ -203,6 +233,23 @@ impl Config {
             }
         };
         let endpoint = validate_endpoint(&raw.speech.endpoint)?;
+        let voice = validate_voice(&raw.speech.voice)?;
+        let echo_tail_ms = ms_in(
+            raw.speech.echo_tail_ms,
+            "speech.echo_tail_ms",
+            0..=2_000,
+            "use 0 to 2000 ms (default 300)",
+        )?;
+        let barge_in_ms = match raw.speech.barge_in_ms {
+            0 => None,
+            ms => Some(ms_in(
+                ms,
+                "speech.barge_in_ms",
+                300..=5_000,
+                "use 0 (off) or 300 to 5000 ms of sustained speech",
+            )?),
+        };
+        let device = |name: &str| (!name.trim().is_empty()).then(|| name.trim().to_owned());
         let models_dir =
             resolve_dir(&raw.models.dir, env.models_dir.as_deref(), env, "models", "models.dir")?;
         let data_dir = resolve_dir(&raw.store.dir, env.data_dir.as_deref(), env, "data", "store.dir")?;
@@ -215,6 +262,13 @@ impl Config {
             data_dir,
             asr_threads,
             endpoint,
+            input_device: device(&raw.speech.input_device),
+            output_device: device(&raw.speech.output_device),
+            echo: speech::voice::EchoConfig {
+                tail: std::time::Duration::from_millis(u64::from(echo_tail_ms)),
+            },
+            barge_in_ms,
+            voice,
         })
     }
 }
@@ -229,6 +283,57 @@ fn ms_in(
         key,
         problem: format!("is {value}"),
         fix,
+    })
+}
+
+fn validate_voice(raw: &RawVoice) -> Result<speech::tts::VoiceConfig, ConfigError> {
+    let voice_name = |name: &str, key: &'static str, offered: &[&str], fix: &'static str| {
+        if offered.contains(&name) {
+            Ok(name.to_owned())
+        } else {
+            Err(ConfigError::Invalid {
+                key,
+                problem: format!("is {name:?}, not an installed voice for this language"),
+                fix,
+            })
+        }
+    };
+    let rate = |value: f64, key: &'static str| {
+        if (0.5..=1.5).contains(&value) {
+            Ok(value as f32)
+        } else {
+            Err(ConfigError::Invalid {
+                key,
+                problem: format!("is {value}"),
+                fix: "use 0.5 to 1.5 (1.0 is normal speed)",
+            })
+        }
+    };
+    let volume = if (0.05..=1.0).contains(&raw.volume) {
+        raw.volume as f32
+    } else {
+        return Err(ConfigError::Invalid {
+            key: "speech.voice.volume",
+            problem: format!("is {}", raw.volume),
+            fix: "use 0.05 to 1.0 (the kiosk must stay audible; turn the speaker down instead)",
+        });
+    };
+    Ok(speech::tts::VoiceConfig {
+        zh_voice: voice_name(
+            &raw.zh_voice,
+            "speech.voice.zh_voice",
+            &ZH_VOICES,
+            "use one of \"zf_xiaobei\", \"zf_xiaoyi\", \"zm_yunjian\"",
+        )?,
+        en_voice: voice_name(
+            &raw.en_voice,
+            "speech.voice.en_voice",
+            &EN_VOICES,
+            "use one of \"af_heart\", \"am_michael\", \"bf_emma\"",
+        )?,
+        speed: rate(raw.speed, "speech.voice.speed")?,
+        elderly_speed: rate(raw.elderly_speed, "speech.voice.elderly_speed")?,
+        volume,
     })
 }
 
@@ -377,6 +482,10 @@ mod tests {
         assert_eq!(config.asr_threads, 2);
         // The file's values are the engine's tested defaults.
         assert_eq!(config.endpoint, speech::endpoint::EndpointConfig::default());
+        assert_eq!(config.voice, speech::tts::VoiceConfig::default());
+        assert_eq!(config.echo, speech::voice::EchoConfig::default());
+        assert_eq!(config.barge_in_ms, None);
+        assert_eq!((config.input_device, config.output_device), (None, None));
     }
 
     #[test]
@@ -405,6 +514,12 @@ mod tests {
             ("[speech]\nasr_threads = 0\n", "speech.asr_threads"),
             ("[speech.endpoint]\nelderly_end_story_ms = 1200\n", "speech.endpoint.elderly_end_story_ms"),
             ("[speech.endpoint]\nvad_threshold = 2.0\n", "speech.endpoint.vad_threshold"),
+            ("[speech.voice]\nzh_voice = \"af_heart\"\n", "speech.voice.zh_voice"),
+            ("[speech.voice]\nen_voice = \"nobody\"\n", "speech.voice.en_voice"),
+            ("[speech.voice]\nelderly_speed = 0.1\n", "speech.voice.elderly_speed"),
+            ("[speech.voice]\nvolume = 0\n", "speech.voice.volume"),
+            ("[speech]\nbarge_in_ms = 50\n", "speech.barge_in_ms"),
+            ("[speech]\necho_tail_ms = -1\n", "speech.echo_tail_ms"),
             ("[models]\ndir = \"models\"\n", "models.dir"),
             ("[speech]\nasr_thread = 2\n", "asr_thread"),
             ("[speech]\nasr_threads = \"two\"\n", "asr_threads"),

@@ -67,7 +67,29 @@ pub fn bench(
     let clips = speech::bench::read_manifest(manifest).map_err(anyhow::Error::msg)?;
     let recognizer = Arc::new(recognizer(config)?);
     let options = DecodeOptions { full_window, prompt, cancel: None };
-    let report = speech::bench::run(&recognizer, &clips, &options, stream).map_err(anyhow::Error::msg)?;
+    let mut report = speech::bench::run(&recognizer, &clips, &options, stream).map_err(anyhow::Error::msg)?;
+    // The kiosk's configured voices, plus two others that play the patient in the prompt comparison.
+    let mut voices =
+        vec![config.voice.zh_voice.as_str(), config.voice.en_voice.as_str(), "zm_yunjian", "zf_xiaoyi"];
+    voices.dedup();
+    match speech::tts::kokoro::Kokoro::load(
+        &speech::tts::kokoro::KokoroPaths::in_models_dir(&config.models_dir),
+        &voices,
+        2,
+    ) {
+        Ok(kokoro) => {
+            let synth = speech::tts::Synthesizer::new(Some(kokoro), config.voice.clone());
+            let tts = speech::bench::run_tts(&synth).map_err(anyhow::Error::msg)?;
+            report.tts_first_audio_p50_ms = Some(tts.first_audio_p50_ms);
+            report.tts = Some(tts);
+            report.prompt_comparison = Some(
+                speech::bench::compare_prompts(&synth, &recognizer, &["zm_yunjian", "zf_xiaoyi"])
+                    .map_err(anyhow::Error::msg)?,
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "neural voice unavailable; synthesis not measured"),
+    }
+    report.peak_rss_mb = speech::bench::peak_rss_mb();
     serde_json::to_writer_pretty(&mut *out, &report)?;
     writeln!(out)?;
     Ok(())

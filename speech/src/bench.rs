@@ -102,6 +102,10 @@ pub struct SpeechBench {
     pub end_of_turn_delay_ms: f64,
     /// Median time to first synthesised audio (filled by the synthesis bench).
     pub tts_first_audio_p50_ms: Option<f64>,
+    /// Synthesis details (filled by the synthesis bench).
+    pub tts: Option<TtsBench>,
+    /// Mandarin initial prompts compared on synthesised patient answers.
+    pub prompt_comparison: Option<PromptComparison>,
     /// Peak resident memory of the process.
     pub peak_rss_mb: f64,
     /// Per clip.
@@ -189,6 +193,8 @@ pub fn run(
         final_latency_all_p95_ms: percentile(&latencies, 95.0),
         end_of_turn_delay_ms: percentile(&delays, 50.0),
         tts_first_audio_p50_ms: None,
+        tts: None,
+        prompt_comparison: None,
         peak_rss_mb: peak_rss_mb(),
         clips: results,
     })
@@ -269,4 +275,118 @@ pub fn peak_rss_mb() -> f64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Synthesis figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct TtsBench {
+    /// Backend measured.
+    pub backend: String,
+    /// Time to the first sentence's audio for uncached prompts, median.
+    pub first_audio_p50_ms: f64,
+    /// 95th percentile of the same.
+    pub first_audio_p95_ms: f64,
+    /// Time to audio for a cached prompt, median.
+    pub cached_p50_ms: f64,
+    /// Seconds of speech per second of compute.
+    pub speed_x_realtime: f64,
+}
+
+/// Fixed prompts for the synthesis bench (the kiosk's own kinds of sentences).
+pub const TTS_PROMPTS: &[(&str, Lang)] = &[
+    ("您好，我是预问诊助手。请问今天哪里不舒服？", Lang::Zh),
+    ("有没有出冷汗、大汗？", Lang::Zh),
+    ("如果0分是一点都不难受，10分是能想象到的最难受，现在有几分？", Lang::Zh),
+    ("请坐下休息，不要走动。护士马上过来。", Lang::Zh),
+    ("量过体温吗？最高是多少度？", Lang::Zh),
+    ("Hello, I'm the pre-consultation assistant. What brings you here today?", Lang::En),
+    ("Have you been sweating or clammy?", Lang::En),
+    ("On a scale from 0 to 10, how bad is it now?", Lang::En),
+    ("Please sit down and rest. A nurse is coming now.", Lang::En),
+    ("Are you allergic to any medicines or foods?", Lang::En),
+];
+
+/// Measures synthesis: the first sentence of each prompt uncached, then cached.
+pub fn run_tts(synth: &crate::tts::Synthesizer) -> Result<TtsBench, String> {
+    let (mut first, mut cached, mut audio_s, mut compute_s) = (Vec::new(), Vec::new(), 0f64, 0f64);
+    for (text, lang) in TTS_PROMPTS {
+        let sentence = crate::tts::speaking_chunks(text).into_iter().next().unwrap_or_default();
+        let started = std::time::Instant::now();
+        let pcm = synth.sentence(&sentence, *lang, false).map_err(|e| e.to_string())?;
+        let t = started.elapsed().as_secs_f64();
+        first.push(t * 1000.0);
+        audio_s += f64::from(pcm.seconds());
+        compute_s += t;
+        let started = std::time::Instant::now();
+        synth.sentence(&sentence, *lang, false).map_err(|e| e.to_string())?;
+        cached.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(TtsBench {
+        backend: format!("{:?}", synth.backend()),
+        first_audio_p50_ms: percentile(&first, 50.0),
+        first_audio_p95_ms: percentile(&first, 95.0),
+        cached_p50_ms: percentile(&cached, 50.0),
+        speed_x_realtime: audio_s / compute_s.max(1e-9),
+    })
+}
+
+/// Patient answers in Mandarin, spoken by voices unlike the kiosk's, for measuring the initial
+/// prompt on medical speech.
+pub const PATIENT_ANSWERS_ZH: &[&str] = &[
+    "我头疼了三天了",
+    "咳嗽，有黄痰",
+    "胸口疼，出了一身冷汗",
+    "肚子疼，拉肚子",
+    "昨天晚上开始发烧，三十九度",
+    "有点头晕，恶心想吐",
+    "喘不上气，心慌",
+    "嗓子疼，吞东西疼",
+    "腰疼，疼到腿上",
+    "没有过敏",
+    "有高血压，吃降压药",
+    "大概七分",
+];
+
+/// Mandarin round trip per prompt kind: corpus CER of patient answers (two voices).
+#[derive(Clone, Debug, Serialize)]
+pub struct PromptComparison {
+    /// CER with the plain Simplified prompt.
+    pub plain_cer: f32,
+    /// CER with the clinical-vocabulary prompt.
+    pub clinical_cer: f32,
+    /// CER without a prompt.
+    pub none_cer: f32,
+}
+
+/// Synthesises the patient answers and recognises them with each prompt kind.
+pub fn compare_prompts(
+    synth: &crate::tts::Synthesizer,
+    recognizer: &Recognizer,
+    voices: &[&str],
+) -> Result<PromptComparison, String> {
+    use crate::asr::PromptKind;
+    let mut audio = Vec::new();
+    for voice in voices {
+        for text in PATIENT_ANSWERS_ZH {
+            let pcm = synth.with_voice(text, Lang::Zh, voice, 1.0).map_err(|e| e.to_string())?;
+            audio
+                .push((text, crate::resample::to_16k(&pcm.samples, pcm.rate_hz).map_err(|e| e.to_string())?));
+        }
+    }
+    let cer_for = |prompt: PromptKind| -> Result<f32, String> {
+        let (mut err, mut n) = (0f32, 0usize);
+        for (text, samples) in &audio {
+            let options = DecodeOptions { prompt, ..DecodeOptions::default() };
+            let heard = recognizer.transcribe_with(samples, Lang::Zh, &options).map_err(|e| e.to_string())?;
+            let units = crate::score::normalize_zh(text).len();
+            err += cer(text, heard.text.expose()) * units as f32;
+            n += units;
+        }
+        Ok(err / n.max(1) as f32)
+    };
+    Ok(PromptComparison {
+        plain_cer: cer_for(PromptKind::Plain)?,
+        clinical_cer: cer_for(PromptKind::Clinical)?,
+        none_cer: cer_for(PromptKind::None)?,
+    })
 }

@@ -139,6 +139,11 @@ pub struct Endpointer {
 }
 
 impl Endpointer {
+    /// Its settings.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
     /// A new endpointer.
     pub fn new(config: EndpointConfig) -> Self {
         Self {

@@ -28,6 +28,11 @@ pub enum SourceError {
 pub trait AudioSource: Send {
     /// The next chunk; `Ok(None)` at the end of the stream.
     fn next_chunk(&mut self) -> Result<Option<Vec<f32>>, SourceError>;
+
+    /// Device trouble or recovery since the last call, for people (nothing for files).
+    fn status(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Whether a buffered source delivers audio at the speed it was recorded.

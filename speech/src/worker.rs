@@ -20,11 +20,13 @@ use protocol::{Lang, PatientText};
 use crate::asr::{AsrError, DecodeOptions, Recognizer, Transcript};
 use crate::endpoint::{EndpointConfig, EndpointEvent, Endpointer, Expectation};
 use crate::source::{AudioSource, SourceError};
-use crate::vad::{FRAME_SAMPLES, Vad};
+use crate::vad::{FRAME_MS, FRAME_SAMPLES, Vad};
 
 /// Capacity of the event channel (consumers drain it continuously; level events are dropped when
 /// it is full, nothing else is).
 const EVENT_CAPACITY: usize = 64;
+/// Frames of audio before the interrupting speech kept on barge-in.
+const PREROLL_FRAMES: usize = 10;
 /// Input-level events per second (for the "listening" indicator).
 const LEVEL_EVENTS_PER_S: u64 = 10;
 /// Silence after which the utterance so far is decoded speculatively: if the patient does not go
@@ -40,11 +42,21 @@ pub struct SpeechConfig {
     pub partial_interval_ms: u32,
     /// Session language.
     pub lang: Lang,
+    /// Barge-in: while muted (the kiosk is speaking), this much sustained speech interrupts the
+    /// kiosk and starts the patient's turn. `None` (the default) keeps the microphone fully
+    /// gated, which is right for open speakers without echo cancellation: the kiosk's own voice
+    /// would otherwise interrupt itself.
+    pub barge_in_ms: Option<u32>,
 }
 
 impl Default for SpeechConfig {
     fn default() -> Self {
-        Self { endpoint: EndpointConfig::default(), partial_interval_ms: 1_000, lang: Lang::Zh }
+        Self {
+            endpoint: EndpointConfig::default(),
+            partial_interval_ms: 1_000,
+            lang: Lang::Zh,
+            barge_in_ms: None,
+        }
     }
 }
 
@@ -89,8 +101,13 @@ pub enum SpeechEvent {
     Ignored,
     /// The source ended (file sources).
     SourceEnded,
+    /// The patient talked over the kiosk (barge-in is enabled): stop speaking; the turn has begun.
+    BargeIn,
     /// Something failed; the session continues without voice until it recovers.
     Failed(String),
+    /// The audio device changed state (missing, retrying, working again); for the staff status
+    /// screen. Listening continues.
+    Device(String),
 }
 
 /// Identifies an utterance and the point where its speech (so far) ended.
@@ -138,6 +155,9 @@ impl SpeechWorker {
                 endpointer: Endpointer::new(config.endpoint.clone()),
                 lang: config.lang,
                 muted: false,
+                barge_in_frames: config.barge_in_ms.map(|ms| ms.div_ceil(FRAME_MS).max(1) as usize),
+                muted_frames: std::collections::VecDeque::new(),
+                muted_voiced: 0,
                 partial_interval_samples: u64::from(config.partial_interval_ms) * 16,
                 last_partial_at: 0,
                 events: event_tx,
@@ -180,6 +200,12 @@ struct Front {
     endpointer: Endpointer,
     lang: Lang,
     muted: bool,
+    /// Barge-in: voiced frames in a row (while muted) that interrupt the kiosk.
+    barge_in_frames: Option<usize>,
+    /// Barge-in: recent frames heard while muted (the interrupting speech's start) and how many
+    /// of the latest were voiced in a row.
+    muted_frames: std::collections::VecDeque<Vec<f32>>,
+    muted_voiced: usize,
     partial_interval_samples: u64,
     last_partial_at: u64,
     events: Sender<SpeechEvent>,
@@ -227,7 +253,11 @@ impl Front {
                     return;
                 }
             };
+            for status in self.source.status() {
+                let _ = self.events.send(SpeechEvent::Device(status));
+            }
             if self.muted {
+                self.listen_for_barge_in(&chunk, &mut pending);
                 continue;
             }
             for s in &chunk {
@@ -243,27 +273,62 @@ impl Front {
             pending.extend_from_slice(&chunk);
             while pending.len() >= FRAME_SAMPLES {
                 let frame: Vec<f32> = pending.drain(..FRAME_SAMPLES).collect();
-                let score = self.vad.score(&frame);
-                match self.endpointer.push_frame(&frame, score) {
-                    Some(EndpointEvent::Started { .. }) => {
-                        self.utterance += 1;
-                        self.last_partial_at = self.endpointer.samples_seen();
-                        let _ = self.events.send(SpeechEvent::SpeechStarted);
-                    }
-                    Some(EndpointEvent::Ended(u)) => {
-                        let speech_samples = u.end_of_speech_sample - u.start_sample;
-                        let end_delay_ms = u.end_delay_ms();
-                        let key = (self.utterance, u.end_of_speech_sample);
-                        self.submit_final_keyed(key, u.samples, speech_samples, end_delay_ms);
-                    }
-                    Some(EndpointEvent::Discarded) => {
-                        let _ = self.events.send(SpeechEvent::Ignored);
-                    }
-                    None => {
-                        self.maybe_speculate();
-                        self.maybe_partial();
-                    }
+                self.process_frame(&frame);
+            }
+        }
+    }
+
+    fn process_frame(&mut self, frame: &[f32]) {
+        let score = self.vad.score(frame);
+        match self.endpointer.push_frame(frame, score) {
+            Some(EndpointEvent::Started { .. }) => {
+                self.utterance += 1;
+                self.last_partial_at = self.endpointer.samples_seen();
+                let _ = self.events.send(SpeechEvent::SpeechStarted);
+            }
+            Some(EndpointEvent::Ended(u)) => {
+                let speech_samples = u.end_of_speech_sample - u.start_sample;
+                let end_delay_ms = u.end_delay_ms();
+                let key = (self.utterance, u.end_of_speech_sample);
+                self.submit_final_keyed(key, u.samples, speech_samples, end_delay_ms);
+            }
+            Some(EndpointEvent::Discarded) => {
+                let _ = self.events.send(SpeechEvent::Ignored);
+            }
+            None => {
+                self.maybe_speculate();
+                self.maybe_partial();
+            }
+        }
+    }
+
+    /// While the kiosk speaks: with barge-in enabled, sustained speech unmutes and becomes the
+    /// start of the patient's turn (the frames heard so far are replayed into the endpointer, so
+    /// the first syllable is kept). Without it, the audio is dropped.
+    fn listen_for_barge_in(&mut self, chunk: &[f32], pending: &mut Vec<f32>) {
+        let Some(needed) = self.barge_in_frames else {
+            return;
+        };
+        pending.extend_from_slice(chunk);
+        while pending.len() >= FRAME_SAMPLES {
+            let frame: Vec<f32> = pending.drain(..FRAME_SAMPLES).collect();
+            let voiced = self.vad.score(&frame) >= self.endpointer.config().threshold;
+            self.muted_voiced = if voiced { self.muted_voiced + 1 } else { 0 };
+            self.muted_frames.push_back(frame);
+            // Keep the interrupting speech plus a little pre-roll.
+            while self.muted_frames.len() > needed + PREROLL_FRAMES {
+                self.muted_frames.pop_front();
+            }
+            if self.muted_voiced >= needed {
+                let _ = self.events.send(SpeechEvent::BargeIn);
+                self.muted = false;
+                self.muted_voiced = 0;
+                self.vad.reset();
+                let frames: Vec<Vec<f32>> = self.muted_frames.drain(..).collect();
+                for frame in frames {
+                    self.process_frame(&frame);
                 }
+                return;
             }
         }
     }
@@ -278,6 +343,8 @@ impl Front {
             SpeechCommand::Elderly(on) => self.endpointer.set_elderly(on),
             SpeechCommand::Mute(on) => {
                 self.muted = on;
+                self.muted_frames.clear();
+                self.muted_voiced = 0;
                 if on {
                     // Whatever was being heard is the kiosk's own voice or is superseded.
                     self.endpointer.reset();

@@ -1,7 +1,7 @@
 //! The speech pipeline on real recordings through the real components: whisper (the converted
 //! ggml model), earshot VAD, the endpointer and the streaming worker.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use kiosk_tests::{clips, fixtures_dir, models_dir};
@@ -10,7 +10,15 @@ use speech::asr::{AsrConfig, Recognizer};
 use speech::endpoint::{EndpointConfig, EndpointEvent, Endpointer, Expectation};
 use speech::source::{AudioSource, MemorySource, Pacing};
 use speech::vad::{FRAME_SAMPLES, Vad};
-use speech::worker::{SpeechConfig, SpeechEvent, SpeechWorker};
+use speech::worker::{SpeechCommand, SpeechConfig, SpeechEvent, SpeechWorker};
+
+/// Tests here stream audio in real time and decode with two threads each; run in parallel on the
+/// 2-core machine they would starve each other (partial transcripts are skipped when the
+/// recogniser is busy, by design), so each takes this lock.
+fn exclusive() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 fn recognizer() -> Arc<Recognizer> {
     static R: OnceLock<Arc<Recognizer>> = OnceLock::new();
@@ -33,6 +41,7 @@ fn samples(name: &str) -> Vec<f32> {
 
 #[test]
 fn recordings_are_recognised_in_both_languages() {
+    let _serial = exclusive();
     let r = recognizer();
     let (mut en_err, mut en_n, mut zh_err, mut zh_n) = (0.0, 0, 0.0, 0);
     for clip in clips() {
@@ -67,6 +76,7 @@ fn recordings_are_recognised_in_both_languages() {
 
 #[test]
 fn the_session_language_is_detected_once() {
+    let _serial = exclusive();
     let r = recognizer();
     assert_eq!(
         r.detect_language(&samples("zh01_aishell1_BAC009S0764W0121.wav")).expect("detects").0,
@@ -80,6 +90,7 @@ fn the_session_language_is_detected_once() {
 
 #[test]
 fn garbage_in_gives_a_clear_answer_not_a_phantom_sentence() {
+    let _serial = exclusive();
     let r = recognizer();
     let silence = vec![0.0f32; 16_000 * 5];
     assert!(r.transcribe(&silence, Lang::Zh).expect("silence").text.is_empty());
@@ -111,6 +122,7 @@ fn garbage_in_gives_a_clear_answer_not_a_phantom_sentence() {
 
 #[test]
 fn bad_files_are_named_in_the_error() {
+    let _serial = exclusive();
     let dir = tempfile::tempdir().expect("tempdir");
     let empty = dir.path().join("empty.wav");
     std::fs::write(&empty, b"").expect("write");
@@ -124,6 +136,7 @@ fn bad_files_are_named_in_the_error() {
 
 #[test]
 fn another_sample_rate_is_resampled_once_at_the_edge() {
+    let _serial = exclusive();
     // The JFK clip written at 44.1 kHz stereo still transcribes.
     let jfk = samples("en01_jfk_inaugural.wav");
     let up: Vec<f32> = speech::resample::to_16k(&jfk, 16_000).expect("identity");
@@ -178,6 +191,7 @@ fn endpoint(audio: &[f32], elderly: bool, expectation: Expectation) -> Vec<speec
 
 #[test]
 fn a_pause_of_one_and_a_half_seconds_does_not_split_an_answer_in_elderly_mode() {
+    let _serial = exclusive();
     for name in ["zh09_paddlespeech_zh.wav", "en02_librispeech_1995-1837-0001.wav"] {
         let clip = samples(name);
         let half = clip.len() / 2;
@@ -203,6 +217,7 @@ fn a_pause_of_one_and_a_half_seconds_does_not_split_an_answer_in_elderly_mode() 
 
 #[test]
 fn a_short_answer_ends_quickly_and_keeps_its_first_syllable() {
+    let _serial = exclusive();
     let clip = samples("en05_librivox_sense_and_sensibility_0880.wav");
     let mut audio = vec![0.0f32; 16_000];
     audio.extend_from_slice(&clip);
@@ -221,6 +236,7 @@ fn a_short_answer_ends_quickly_and_keeps_its_first_syllable() {
 
 #[test]
 fn streaming_in_real_time_gives_partials_then_the_final_transcript() {
+    let _serial = exclusive();
     let source =
         MemorySource::from_wav(&fixtures_dir().join("audio/en01_jfk_inaugural.wav"), Pacing::RealTime)
             .expect("wav")
@@ -239,7 +255,10 @@ fn streaming_in_real_time_gives_partials_then_the_final_transcript() {
             SpeechEvent::Level(_) => levels += 1,
             SpeechEvent::SourceEnded => break,
             SpeechEvent::Failed(e) => panic!("{e}"),
-            SpeechEvent::SpeechStarted | SpeechEvent::Ignored => {}
+            SpeechEvent::SpeechStarted
+            | SpeechEvent::Ignored
+            | SpeechEvent::BargeIn
+            | SpeechEvent::Device(_) => {}
         }
     }
     // The last final may arrive just after the source ends.
@@ -251,4 +270,67 @@ fn streaming_in_real_time_gives_partials_then_the_final_transcript() {
     let text: String = finals.iter().map(|(t, _)| t.text.expose().to_owned()).collect::<Vec<_>>().join(" ");
     let reference = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
     assert!(speech::score::wer(reference, &text) <= 0.15, "{text:?}");
+}
+
+/// Runs `audio` (after 1 s of silence, in real time) through the worker muted from the start, as
+/// while the kiosk speaks; returns the events.
+fn while_kiosk_speaks(audio: &[f32], barge_in_ms: Option<u32>) -> Vec<SpeechEvent> {
+    let mut samples = vec![0.0f32; 16_000];
+    samples.extend_from_slice(audio);
+    samples.extend(std::iter::repeat_n(0.0, 32_000));
+    let worker = SpeechWorker::spawn(
+        Box::new(MemorySource::new(samples, Pacing::RealTime)),
+        recognizer(),
+        SpeechConfig { lang: Lang::En, barge_in_ms, ..SpeechConfig::default() },
+    )
+    .expect("worker starts");
+    assert!(worker.send(SpeechCommand::Mute(true)));
+    let mut events = Vec::new();
+    loop {
+        match worker.events().recv_timeout(Duration::from_secs(30)).expect("events keep coming") {
+            SpeechEvent::Level(_) => {}
+            SpeechEvent::SourceEnded => break,
+            e => events.push(e),
+        }
+    }
+    // The last final may arrive just after the source ends.
+    while let Ok(e) = worker.events().recv_timeout(Duration::from_secs(5)) {
+        events.push(e);
+    }
+    events
+}
+
+#[test]
+fn the_gated_microphone_hears_nothing_while_the_kiosk_speaks() {
+    let _serial = exclusive();
+    let events = while_kiosk_speaks(&samples("en05_librivox_sense_and_sensibility_0880.wav"), None);
+    assert!(
+        !events.iter().any(|e| matches!(e, SpeechEvent::SpeechStarted | SpeechEvent::Final(..))),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn with_barge_in_sustained_speech_interrupts_and_keeps_its_start() {
+    let _serial = exclusive();
+    let events = while_kiosk_speaks(&samples("en05_librivox_sense_and_sensibility_0880.wav"), Some(600));
+    let barge = events.iter().position(|e| matches!(e, SpeechEvent::BargeIn)).expect("barge-in reported");
+    let text = events[barge..]
+        .iter()
+        .find_map(|e| match e {
+            SpeechEvent::Final(t, _) => Some(t.text.expose().to_owned()),
+            _ => None,
+        })
+        .expect("the interrupting answer is transcribed");
+    // The words before the barge-in was confirmed are not lost.
+    assert!(speech::score::wer("he was not an ill disposed young man", &text) <= 0.15, "{text:?}");
+}
+
+#[test]
+fn barge_in_ignores_a_cough() {
+    let _serial = exclusive();
+    // 300 ms of speech-like sound is not sustained speech.
+    let clip = samples("en05_librivox_sense_and_sensibility_0880.wav");
+    let events = while_kiosk_speaks(&clip[8_000..12_800], Some(600));
+    assert!(!events.iter().any(|e| matches!(e, SpeechEvent::BargeIn)), "{events:?}");
 }

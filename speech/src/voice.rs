@@ -1,0 +1,353 @@
+//! The kiosk's voice: synthesis (the [`TtsWorker`]) feeding playback, with the microphone gated
+//! while the kiosk speaks so that it never transcribes itself.
+//!
+//! The gate closes just before the first audio of an utterance is queued and opens again only after
+//! the speaker has played everything plus a short tail (room echo and the device's own buffering).
+//! With barge-in enabled the recogniser is not muted but told to require sustained speech, so a
+//! patient who talks over a long question can still interrupt it while the kiosk's own voice,
+//! which the microphone hears too, does not (see [`GateAction`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use protocol::Lang;
+
+use crate::device::Player;
+use crate::tts::Pcm;
+use crate::tts::worker::{SpeakCommand, TtsEvent, TtsWorker};
+
+/// Where synthesised audio goes: the speaker ([`Player`]) or, in tests, a recorder.
+pub trait AudioSink: Send + Sync {
+    /// Queues audio; may block while the device's buffer is full.
+    fn play(&self, pcm: &Pcm) -> Result<(), String>;
+    /// Whether queued audio is still playing.
+    fn is_playing(&self) -> bool;
+    /// Drops whatever is queued.
+    fn stop(&self);
+}
+
+impl AudioSink for Player {
+    fn play(&self, pcm: &Pcm) -> Result<(), String> {
+        Player::play(self, pcm).map_err(|e| e.to_string())
+    }
+    fn is_playing(&self) -> bool {
+        Player::is_playing(self)
+    }
+    fn stop(&self) {
+        Player::stop(self);
+    }
+}
+
+/// What the microphone gate is told to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GateAction {
+    /// The kiosk starts speaking.
+    Close,
+    /// The kiosk has finished (tail included).
+    Open,
+}
+
+/// Echo settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EchoConfig {
+    /// Extra time the microphone stays gated after the last sample has played.
+    pub tail: Duration,
+}
+
+impl Default for EchoConfig {
+    fn default() -> Self {
+        Self { tail: Duration::from_millis(300) }
+    }
+}
+
+/// What the voice reports.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VoiceEvent {
+    /// Request `id` started playing; its first audio took `first_audio_ms` to synthesise.
+    Started {
+        /// Request id.
+        id: u64,
+        /// Text-ready to first audio, milliseconds.
+        first_audio_ms: u64,
+    },
+    /// Request `id` has played to the end (or was stopped) and the microphone is open again.
+    Finished {
+        /// Request id.
+        id: u64,
+    },
+    /// Request `id` could not be spoken; the text stays on screen.
+    Failed {
+        /// Request id.
+        id: u64,
+        /// What went wrong, for the staff status screen.
+        error: String,
+    },
+}
+
+/// Handle to the voice. Dropping it stops synthesis and playback.
+pub struct Voice {
+    tts: TtsWorker,
+    sink: Arc<dyn AudioSink>,
+    next_id: AtomicU64,
+    /// Chunks of requests below this id are stale (stopped or superseded) and are not played.
+    current: Arc<AtomicU64>,
+    events: Receiver<VoiceEvent>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Voice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Voice")
+            .field("current", &self.current.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Voice {
+    /// Starts playback of what `tts` synthesises into `sink`, calling `gate` to close and open the
+    /// microphone (normally `SpeechWorker::send(SpeechCommand::Mute(..))`).
+    pub fn spawn(
+        tts: TtsWorker,
+        sink: Arc<dyn AudioSink>,
+        echo: EchoConfig,
+        gate: impl Fn(GateAction) + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let (event_tx, event_rx) = bounded(32);
+        let current = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let playback = Playback {
+            audio: tts.events().clone(),
+            sink: Arc::clone(&sink),
+            current: Arc::clone(&current),
+            events: event_tx,
+            echo,
+            gate: Box::new(gate),
+            speaking: None,
+        };
+        let stop2 = Arc::clone(&stop);
+        let thread =
+            std::thread::Builder::new().name("playback".into()).spawn(move || playback.run(&stop2))?;
+        Ok(Self {
+            tts,
+            sink,
+            next_id: AtomicU64::new(1),
+            current,
+            events: event_rx,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Says `text`, interrupting anything still being said. Returns the request id.
+    pub fn say(&self, text: &str, lang: Lang, elderly: bool) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.interrupt_before(id);
+        self.tts.send(SpeakCommand::Say { id, text: text.to_owned(), lang, elderly });
+        id
+    }
+
+    /// Stops speaking at once (a tap on the screen, barge-in, the end of the session).
+    pub fn stop(&self) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.interrupt_before(id);
+        self.tts.send(SpeakCommand::Stop);
+    }
+
+    /// Synthesises these in the background to fill the cache (fixed prompts).
+    pub fn warm(&self, prompts: Vec<(String, Lang, bool)>) {
+        self.tts.send(SpeakCommand::Warm(prompts));
+    }
+
+    /// The event stream.
+    pub fn events(&self) -> &Receiver<VoiceEvent> {
+        &self.events
+    }
+
+    fn interrupt_before(&self, id: u64) {
+        let previous = self.current.swap(id, Ordering::Relaxed);
+        if previous != 0 {
+            self.sink.stop();
+        }
+    }
+}
+
+impl Drop for Voice {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.sink.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Playback {
+    audio: Receiver<TtsEvent>,
+    sink: Arc<dyn AudioSink>,
+    current: Arc<AtomicU64>,
+    events: Sender<VoiceEvent>,
+    echo: EchoConfig,
+    gate: Box<dyn Fn(GateAction) + Send>,
+    /// The request playing, and whether all its audio has been queued.
+    speaking: Option<(u64, bool)>,
+}
+
+impl Playback {
+    fn run(mut self, stop: &AtomicBool) {
+        while !stop.load(Ordering::Relaxed) {
+            match self.audio.recv_timeout(Duration::from_millis(20)) {
+                Ok(event) => self.on_event(event),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            // A request that was stopped, or whose audio has all played: finish it.
+            if let Some((id, complete)) = self.speaking {
+                let stale = id < self.current.load(Ordering::Relaxed);
+                if stale || (complete && !self.sink.is_playing()) {
+                    self.finish(id);
+                }
+            }
+        }
+        if let Some((id, _)) = self.speaking {
+            self.finish(id);
+        }
+    }
+
+    fn on_event(&mut self, event: TtsEvent) {
+        let current = self.current.load(Ordering::Relaxed);
+        match event {
+            TtsEvent::Audio { id, pcm, first, ready_ms } => {
+                if id < current {
+                    return; // stopped or superseded
+                }
+                if first || self.speaking.is_none() {
+                    if let Some((old, _)) = self.speaking
+                        && old != id
+                    {
+                        self.finish(old);
+                    }
+                    (self.gate)(GateAction::Close);
+                    self.speaking = Some((id, false));
+                    let _ = self.events.try_send(VoiceEvent::Started { id, first_audio_ms: ready_ms });
+                }
+                if let Err(error) = self.sink.play(&pcm) {
+                    self.speaking = None;
+                    (self.gate)(GateAction::Open);
+                    let _ = self.events.try_send(VoiceEvent::Failed { id, error });
+                }
+            }
+            TtsEvent::Done { id } => match self.speaking {
+                Some((s, _)) if s == id => self.speaking = Some((id, true)),
+                // Done without audio (empty text): nothing played.
+                None if id >= current => {
+                    let _ = self.events.try_send(VoiceEvent::Finished { id });
+                }
+                _ => {}
+            },
+            TtsEvent::Failed { id, error } => {
+                if self.speaking.is_some_and(|(s, _)| s == id) {
+                    self.finish(id);
+                }
+                if id >= current {
+                    let _ = self.events.try_send(VoiceEvent::Failed { id, error });
+                }
+            }
+        }
+    }
+
+    /// Waits out the echo tail, then opens the microphone.
+    fn finish(&mut self, id: u64) {
+        self.speaking = None;
+        let until = Instant::now() + self.echo.tail;
+        // While waiting, a new request may start (the gate then simply stays closed).
+        while Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (self.gate)(GateAction::Open);
+        let _ = self.events.try_send(VoiceEvent::Finished { id });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::tts::{Synthesizer, VoiceConfig};
+
+    /// Plays in "real time" at 100x speed and records what it was given.
+    #[derive(Default)]
+    struct RecordingSink {
+        played: Mutex<Vec<usize>>,
+        busy_until: Mutex<Option<Instant>>,
+    }
+
+    impl AudioSink for RecordingSink {
+        fn play(&self, pcm: &Pcm) -> Result<(), String> {
+            self.played.lock().expect("sink lock").push(pcm.samples.len());
+            let ms = pcm.samples.len() as u64 * 1000 / u64::from(pcm.rate_hz) / 100;
+            let mut busy = self.busy_until.lock().expect("sink lock");
+            let start = busy.map_or_else(Instant::now, |b| b.max(Instant::now()));
+            *busy = Some(start + Duration::from_millis(ms));
+            Ok(())
+        }
+        fn is_playing(&self) -> bool {
+            self.busy_until.lock().expect("sink lock").is_some_and(|b| Instant::now() < b)
+        }
+        fn stop(&self) {
+            *self.busy_until.lock().expect("sink lock") = None;
+        }
+    }
+
+    /// A voice on the espeak-ng backend (installed by the setup script) and a recording sink.
+    fn espeak_voice() -> (Voice, Arc<RecordingSink>, Receiver<GateAction>) {
+        let synth = Synthesizer::new(None, VoiceConfig::default());
+        let tts = TtsWorker::spawn(Arc::new(synth)).expect("tts starts");
+        let sink = Arc::new(RecordingSink::default());
+        let (gate_tx, gate_rx) = bounded(64);
+        let echo = EchoConfig { tail: Duration::from_millis(50) };
+        let voice = Voice::spawn(tts, sink.clone(), echo, move |a| {
+            let _ = gate_tx.try_send(a);
+        })
+        .expect("voice starts");
+        (voice, sink, gate_rx)
+    }
+
+    #[test]
+    fn microphone_is_gated_from_first_audio_until_after_the_tail() {
+        let (voice, sink, gate) = espeak_voice();
+        let id = voice.say("Where does it hurt? Please answer slowly.", Lang::En, false);
+        let started = voice.events().recv_timeout(Duration::from_secs(20)).expect("voice event");
+        assert!(matches!(started, VoiceEvent::Started { id: i, .. } if i == id), "{started:?}");
+        assert_eq!(gate.recv_timeout(Duration::from_secs(1)).expect("gate action"), GateAction::Close);
+        let finished = voice.events().recv_timeout(Duration::from_secs(20)).expect("voice event");
+        assert_eq!(finished, VoiceEvent::Finished { id });
+        assert_eq!(gate.recv_timeout(Duration::from_secs(1)).expect("gate action"), GateAction::Open);
+        assert!(!sink.is_playing(), "the gate opened while audio was still playing");
+        assert!(sink.played.lock().expect("sink lock").len() >= 2, "both sentences played");
+    }
+
+    #[test]
+    fn a_new_request_interrupts_the_old_one() {
+        let (voice, _sink, gate) = espeak_voice();
+        let first =
+            voice.say("This is a long question. It has several sentences. It goes on.", Lang::En, false);
+        let second = voice.say("请问哪里不舒服？", Lang::Zh, false);
+        let mut finished = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !finished.contains(&second) && Instant::now() < deadline {
+            if let Ok(VoiceEvent::Finished { id }) = voice.events().recv_timeout(Duration::from_secs(1)) {
+                finished.push(id);
+            }
+        }
+        assert!(finished.contains(&second), "{finished:?}");
+        assert!(second > first);
+        // Every close is followed by an open: the microphone never stays gated.
+        let actions: Vec<GateAction> = gate.try_iter().collect();
+        assert_eq!(actions.last(), Some(&GateAction::Open), "{actions:?}");
+    }
+}
