@@ -383,16 +383,7 @@ fn ratio(num: usize, den: usize) -> f64 {
     if den == 0 { 1.0 } else { num as f64 / den as f64 }
 }
 
-/// Percentile (nearest rank) of `values`.
-pub fn percentile(values: &[f64], p: f64) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
-    v[rank.min(v.len()) - 1]
-}
+pub use protocol::stats::percentile;
 
 /// Runs every case and summarises.
 pub fn evaluate(engine: &Arc<Engine>, cases: &[Case]) -> Report {

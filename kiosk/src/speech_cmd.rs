@@ -89,6 +89,8 @@ pub fn bench(
         }
         Err(e) => tracing::warn!(error = %e, "neural voice unavailable; synthesis not measured"),
     }
+    let fallback = speech::tts::Synthesizer::new(None, config.voice.clone());
+    report.tts_fallback = Some(speech::bench::run_tts(&fallback).map_err(anyhow::Error::msg)?);
     report.peak_rss_mb = speech::bench::peak_rss_mb();
     serde_json::to_writer_pretty(&mut *out, &report)?;
     writeln!(out)?;

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub mod card;
+pub mod stats;
 
 pub use card::{
     Age, AnswerSource, Bilingual, CARD_SCHEMA_VERSION, ChiefComplaint, ConditionCard, Correction, Department,

@@ -104,6 +104,8 @@ pub struct SpeechBench {
     pub tts_first_audio_p50_ms: Option<f64>,
     /// Synthesis details (filled by the synthesis bench).
     pub tts: Option<TtsBench>,
+    /// The same for the espeak-ng fallback.
+    pub tts_fallback: Option<TtsBench>,
     /// Mandarin initial prompts compared on synthesised patient answers.
     pub prompt_comparison: Option<PromptComparison>,
     /// Peak resident memory of the process.
@@ -194,6 +196,7 @@ pub fn run(
         end_of_turn_delay_ms: percentile(&delays, 50.0),
         tts_first_audio_p50_ms: None,
         tts: None,
+        tts_fallback: None,
         prompt_comparison: None,
         peak_rss_mb: peak_rss_mb(),
         clips: results,
@@ -254,16 +257,7 @@ fn stream_clip(recognizer: &Arc<Recognizer>, samples: &[f32], lang: Lang) -> Res
     Ok((latencies, delays, speech))
 }
 
-/// Nearest-rank percentile.
-pub fn percentile(values: &[f64], p: f64) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
-    v[rank.min(v.len()) - 1]
-}
+pub use protocol::stats::percentile;
 
 /// Peak resident set size of this process, from /proc (0 where unavailable).
 pub fn peak_rss_mb() -> f64 {

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Sender, bounded};
 
 use crate::resample::StreamResampler;
 use crate::source::{AudioSource, CHUNK_SAMPLES, SourceError};
@@ -291,20 +291,7 @@ fn input_stream_thread(
         stream.play().map_err(|e| format!("cannot start the input stream ({e})"))?;
         Ok((stream, consumer, rate))
     })();
-    match result {
-        Ok((stream, consumer, rate)) => {
-            if ready.send(Ok((consumer, rate))).is_err() {
-                return;
-            }
-            while !shared.stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            drop(stream);
-        }
-        Err(e) => {
-            let _ = ready.send(Err(e));
-        }
-    }
+    hold_stream(result, shared, ready);
 }
 
 /// Why playback failed.
@@ -518,9 +505,19 @@ fn output_stream_thread(
         stream.play().map_err(|e| format!("cannot start the output stream ({e})"))?;
         Ok((stream, producer, rate))
     })();
+    hold_stream(result, shared, ready);
+}
+
+/// Hands the ring end to the opener, then keeps the stream alive on this thread (cpal streams may
+/// not move between threads) until told to stop.
+fn hold_stream<T>(
+    result: Result<(cpal::Stream, T, u32), String>,
+    shared: &Shared,
+    ready: &Sender<Result<(T, u32), String>>,
+) {
     match result {
-        Ok((stream, producer, rate)) => {
-            if ready.send(Ok((producer, rate))).is_err() {
+        Ok((stream, ring, rate)) => {
+            if ready.send(Ok((ring, rate))).is_err() {
                 return;
             }
             while !shared.stop.load(Ordering::Relaxed) {
@@ -532,17 +529,4 @@ fn output_stream_thread(
             let _ = ready.send(Err(e));
         }
     }
-}
-
-/// Opens the speaker, reporting failure as a status message instead of an error.
-pub fn open_player(device_name: Option<&str>) -> (Option<Player>, Option<String>) {
-    match Player::open(device_name) {
-        Ok(p) => (Some(p), None),
-        Err(e) => (None, Some(e.to_string())),
-    }
-}
-
-/// A receiver that never yields (for callers without a status channel).
-pub fn no_status() -> Receiver<DeviceStatus> {
-    bounded(0).1
 }

@@ -1,6 +1,9 @@
 //! Shared helpers for the end-to-end tests: where the installed models and the fixtures are.
 
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use speech::asr::{AsrConfig, Recognizer};
 
 /// The models directory the kiosk itself would use (KIOSK_MODELS_DIR, config, default).
 ///
@@ -50,4 +53,14 @@ pub fn clips() -> Vec<Clip> {
             }
         })
         .collect()
+}
+
+/// The installed whisper model, loaded once per test binary (2 threads, as on the kiosk).
+pub fn recognizer() -> Arc<Recognizer> {
+    static R: OnceLock<Arc<Recognizer>> = OnceLock::new();
+    R.get_or_init(|| {
+        let model_path = Recognizer::default_model_path(&models_dir());
+        Arc::new(Recognizer::load(&AsrConfig { model_path, threads: 2 }).expect("whisper loads"))
+    })
+    .clone()
 }

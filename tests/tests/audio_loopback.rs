@@ -5,12 +5,11 @@
 //! vary under load, so these tests check what was captured (pitch, words), never how much.
 
 use std::process::Command;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use kiosk_tests::{fixtures_dir, models_dir};
+use kiosk_tests::{fixtures_dir, recognizer};
 use protocol::Lang;
-use speech::asr::{AsrConfig, Recognizer};
 use speech::device::{CpalSource, Player};
 use speech::source::{AudioSource, MemorySource, Pacing};
 use speech::tts::Pcm;
@@ -147,13 +146,4 @@ fn a_missing_device_is_reported_and_retried_not_a_panic() {
     assert!(chunk.iter().all(|s| *s == 0.0));
     let err = Player::open(Some("no-such-speaker")).expect_err("no such speaker");
     assert!(err.to_string().contains("no-such-speaker"), "{err}");
-}
-
-fn recognizer() -> Arc<Recognizer> {
-    static R: OnceLock<Arc<Recognizer>> = OnceLock::new();
-    R.get_or_init(|| {
-        let model_path = Recognizer::default_model_path(&models_dir());
-        Arc::new(Recognizer::load(&AsrConfig { model_path, threads: 2 }).expect("whisper loads"))
-    })
-    .clone()
 }

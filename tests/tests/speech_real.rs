@@ -1,12 +1,11 @@
 //! The speech pipeline on real recordings through the real components: whisper (the converted
 //! ggml model), earshot VAD, the endpointer and the streaming worker.
 
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use kiosk_tests::{clips, fixtures_dir, models_dir};
+use kiosk_tests::{clips, fixtures_dir, recognizer};
 use protocol::Lang;
-use speech::asr::{AsrConfig, Recognizer};
 use speech::endpoint::{EndpointConfig, EndpointEvent, Endpointer, Expectation};
 use speech::source::{AudioSource, MemorySource, Pacing};
 use speech::vad::{FRAME_SAMPLES, Vad};
@@ -18,15 +17,6 @@ use speech::worker::{SpeechCommand, SpeechConfig, SpeechEvent, SpeechWorker};
 fn exclusive() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn recognizer() -> Arc<Recognizer> {
-    static R: OnceLock<Arc<Recognizer>> = OnceLock::new();
-    R.get_or_init(|| {
-        let model_path = Recognizer::default_model_path(&models_dir());
-        Arc::new(Recognizer::load(&AsrConfig { model_path, threads: 2 }).expect("whisper loads"))
-    })
-    .clone()
 }
 
 fn samples(name: &str) -> Vec<f32> {

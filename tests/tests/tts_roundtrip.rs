@@ -4,25 +4,10 @@
 
 use std::sync::{Arc, OnceLock};
 
-use kiosk_tests::models_dir;
+use kiosk_tests::{models_dir, recognizer};
 use protocol::Lang;
-use speech::asr::{AsrConfig, Recognizer};
 use speech::tts::kokoro::{Kokoro, KokoroPaths};
 use speech::tts::{Backend, Synthesizer, VoiceConfig};
-
-fn recognizer() -> Arc<Recognizer> {
-    static R: OnceLock<Arc<Recognizer>> = OnceLock::new();
-    R.get_or_init(|| {
-        Arc::new(
-            Recognizer::load(&AsrConfig {
-                model_path: Recognizer::default_model_path(&models_dir()),
-                threads: 2,
-            })
-            .expect("whisper"),
-        )
-    })
-    .clone()
-}
 
 fn synthesizer() -> Arc<Synthesizer> {
     static S: OnceLock<Arc<Synthesizer>> = OnceLock::new();
