@@ -350,4 +350,42 @@ mod tests {
         let actions: Vec<GateAction> = gate.try_iter().collect();
         assert_eq!(actions.last(), Some(&GateAction::Open), "{actions:?}");
     }
+
+    /// A synthesiser whose second sentence fails (a broken model mid-utterance).
+    struct FailsOnSecond;
+
+    impl crate::tts::Synthesize for FailsOnSecond {
+        fn sentence(&self, text: &str, _: Lang, _: bool) -> Result<Pcm, crate::tts::TtsError> {
+            if text.starts_with("Second") {
+                Err(crate::tts::TtsError::Synthesis("model crashed".into()))
+            } else {
+                Ok(Pcm { samples: vec![0.1; 1_600], rate_hz: 16_000 })
+            }
+        }
+    }
+
+    #[test]
+    fn a_synthesis_failure_is_reported_and_the_microphone_reopens() {
+        let tts = TtsWorker::spawn(Arc::new(FailsOnSecond)).expect("tts starts");
+        let (gate_tx, gate) = bounded(64);
+        let echo = EchoConfig { tail: Duration::from_millis(10) };
+        let voice = Voice::spawn(tts, Arc::new(RecordingSink::default()), echo, move |a| {
+            let _ = gate_tx.try_send(a);
+        })
+        .expect("voice starts");
+        let id = voice.say("First sentence. Second sentence.", Lang::En, false);
+        let mut events = Vec::new();
+        while !events.iter().any(|e| matches!(e, VoiceEvent::Failed { .. })) {
+            events.push(voice.events().recv_timeout(Duration::from_secs(5)).expect("voice event"));
+        }
+        assert!(
+            events
+                .contains(&VoiceEvent::Failed { id, error: "speech synthesis failed: model crashed".into() }),
+            "{events:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        let actions: Vec<GateAction> = gate.try_iter().collect();
+        assert_eq!(actions.first(), Some(&GateAction::Close), "{actions:?}");
+        assert_eq!(actions.last(), Some(&GateAction::Open), "{actions:?}");
+    }
 }

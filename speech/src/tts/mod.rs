@@ -116,6 +116,20 @@ pub fn split_sentences(text: &str) -> Vec<String> {
     out
 }
 
+/// Text to audio, one sentence at a time: the seam between the synthesis worker and a voice.
+/// [`Synthesizer`] is the kiosk's (Kokoro with espeak-ng fallback and a cache); tests of the
+/// worker's logic may use their own.
+pub trait Synthesize: Send + Sync {
+    /// Synthesises one sentence; `elderly` selects the slower rate.
+    fn sentence(&self, text: &str, lang: Lang, elderly: bool) -> Result<Pcm, TtsError>;
+}
+
+impl Synthesize for Synthesizer {
+    fn sentence(&self, text: &str, lang: Lang, elderly: bool) -> Result<Pcm, TtsError> {
+        Synthesizer::sentence(self, text, lang, elderly)
+    }
+}
+
 /// Which voice is speaking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {

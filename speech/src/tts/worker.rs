@@ -9,7 +9,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use protocol::Lang;
 
-use super::{Pcm, Synthesizer, speaking_chunks};
+use super::{Pcm, Synthesize, speaking_chunks};
 
 /// Commands to the synthesis worker.
 #[derive(Clone, Debug)]
@@ -69,12 +69,12 @@ pub struct TtsWorker {
 
 impl TtsWorker {
     /// Starts the worker. Audio chunks queue (capacity 4) until the player takes them.
-    pub fn spawn(synth: Arc<Synthesizer>) -> std::io::Result<Self> {
+    pub fn spawn(synth: Arc<dyn Synthesize>) -> std::io::Result<Self> {
         let (command_tx, command_rx) = bounded::<SpeakCommand>(16);
         let (event_tx, event_rx) = bounded::<TtsEvent>(4);
         let thread = std::thread::Builder::new()
             .name("tts".into())
-            .spawn(move || run(&synth, &command_rx, &event_tx))?;
+            .spawn(move || run(synth.as_ref(), &command_rx, &event_tx))?;
         Ok(Self { commands: command_tx, events: event_rx, thread: Some(thread) })
     }
 
@@ -100,7 +100,7 @@ impl Drop for TtsWorker {
     }
 }
 
-fn run(synth: &Synthesizer, commands: &Receiver<SpeakCommand>, events: &Sender<TtsEvent>) {
+fn run(synth: &dyn Synthesize, commands: &Receiver<SpeakCommand>, events: &Sender<TtsEvent>) {
     let mut warm: Vec<(String, Lang, bool)> = Vec::new();
     // A command that arrived while speaking and superseded the request in progress.
     let mut pending: Option<SpeakCommand> = None;
