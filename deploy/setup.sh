@@ -19,6 +19,8 @@ APT_PACKAGES=(
   build-essential cmake clang libclang-dev pkg-config
   # audio: ALSA headers for cpal, PulseAudio for the loop-back capture test, sox for test audio
   libasound2-dev libasound2-plugins pulseaudio pulseaudio-utils sox
+  # the system voice backend (speech-dispatcher, through the `tts` crate)
+  libspeechd-dev speech-dispatcher speech-dispatcher-espeak-ng
   # speech synthesis fallback (espeak-ng) and its library for the English phonemiser
   espeak-ng libespeak-ng-dev
   # fonts (CJK) and a virtual display for screenshots / UI tests

@@ -47,6 +47,18 @@ pub enum Command {
         #[arg(long)]
         lang: Option<String>,
     },
+    /// Say a sentence through the speaker with the configured voice (checks the speaker and the
+    /// voice at installation).
+    Say {
+        /// What to say.
+        text: String,
+        /// Language (zh or en).
+        #[arg(long, default_value = "zh")]
+        lang: String,
+        /// The slower elderly-mode rate.
+        #[arg(long)]
+        elderly: bool,
+    },
     /// Benchmarks that print numbers.
     Bench {
         /// Which bench.
@@ -126,6 +138,10 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Transcribe { file, lang } => {
             crate::speech_cmd::transcribe(&config, &file, lang.as_deref(), stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Say { text, lang, elderly } => {
+            crate::speech_cmd::say(&config, &text, &lang, elderly, stdout)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { what: BenchKind::Speech { manifest, no_stream, full_window, prompt } } => {

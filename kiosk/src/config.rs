@@ -92,6 +92,7 @@ struct RawSpeech {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawVoice {
+    backend: String,
     zh_voice: String,
     en_voice: String,
     speed: f64,
@@ -140,6 +141,19 @@ pub struct Config {
     pub barge_in_ms: Option<u32>,
     /// Voices, rate and volume.
     pub voice: speech::tts::VoiceConfig,
+    /// Which voice speaks.
+    pub voice_backend: VoiceBackend,
+}
+
+/// Which voice speaks (`speech.voice.backend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VoiceBackend {
+    /// The Kokoro neural voice, espeak-ng when it is missing or fails.
+    Kokoro,
+    /// espeak-ng only (fast, robotic).
+    Espeak,
+    /// speech-dispatcher, the desktop speech service (its own synthesiser and audio output).
+    System,
 }
 
 /// The Mandarin Kokoro voices the installer provides.
@@ -234,6 +248,18 @@ impl Config {
         };
         let endpoint = validate_endpoint(&raw.speech.endpoint)?;
         let voice = validate_voice(&raw.speech.voice)?;
+        let voice_backend = match raw.speech.voice.backend.as_str() {
+            "kokoro" => VoiceBackend::Kokoro,
+            "espeak" => VoiceBackend::Espeak,
+            "system" => VoiceBackend::System,
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "speech.voice.backend",
+                    problem: format!("is {other:?}"),
+                    fix: "use \"kokoro\" (neural, default), \"espeak\" or \"system\" (speech-dispatcher)",
+                });
+            }
+        };
         let echo_tail_ms = ms_in(
             raw.speech.echo_tail_ms,
             "speech.echo_tail_ms",
@@ -269,6 +295,7 @@ impl Config {
             },
             barge_in_ms,
             voice,
+            voice_backend,
         })
     }
 }
@@ -485,6 +512,7 @@ mod tests {
         assert_eq!(config.voice, speech::tts::VoiceConfig::default());
         assert_eq!(config.echo, speech::voice::EchoConfig::default());
         assert_eq!(config.barge_in_ms, None);
+        assert_eq!(config.voice_backend, VoiceBackend::Kokoro);
         assert_eq!((config.input_device, config.output_device), (None, None));
     }
 
@@ -518,6 +546,7 @@ mod tests {
             ("[speech.voice]\nen_voice = \"nobody\"\n", "speech.voice.en_voice"),
             ("[speech.voice]\nelderly_speed = 0.1\n", "speech.voice.elderly_speed"),
             ("[speech.voice]\nvolume = 0\n", "speech.voice.volume"),
+            ("[speech.voice]\nbackend = \"festival\"\n", "speech.voice.backend"),
             ("[speech]\nbarge_in_ms = 50\n", "speech.barge_in_ms"),
             ("[speech]\necho_tail_ms = -1\n", "speech.echo_tail_ms"),
             ("[models]\ndir = \"models\"\n", "models.dir"),

@@ -1,4 +1,4 @@
-//! `kiosk transcribe FILE.wav` and `kiosk bench speech`.
+//! `kiosk transcribe FILE.wav`, `kiosk say TEXT` and `kiosk bench speech`.
 
 use std::io::Write;
 use std::path::Path;
@@ -52,6 +52,69 @@ pub fn transcribe(
         t.no_speech_prob,
         if t.filtered { " | filtered" } else { "" }
     )?;
+    Ok(())
+}
+
+/// The configured voice, speaking through the configured speaker; the microphone gate is `gate`.
+pub fn open_voice(
+    config: &Config,
+    gate: impl Fn(speech::voice::GateAction) + Send + 'static,
+) -> anyhow::Result<Box<dyn speech::voice::Speaks>> {
+    use speech::voice::{SystemVoice, Voice};
+    if config.voice_backend == crate::config::VoiceBackend::System {
+        let voice = SystemVoice::spawn(&config.voice, config.echo, gate).map_err(anyhow::Error::msg)?;
+        return Ok(Box::new(voice));
+    }
+    let kokoro = match config.voice_backend {
+        crate::config::VoiceBackend::Kokoro => {
+            let paths = speech::tts::kokoro::KokoroPaths::in_models_dir(&config.models_dir);
+            let voices = [config.voice.zh_voice.as_str(), config.voice.en_voice.as_str()];
+            match speech::tts::kokoro::Kokoro::load(&paths, &voices, 2) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    tracing::warn!(error = %e, "neural voice unavailable; speaking with espeak-ng");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let synth = speech::tts::Synthesizer::new(kokoro, config.voice.clone())
+        .with_disk_cache(config.data_dir.join("voice-cache"));
+    let player = speech::device::Player::open(config.output_device.as_deref())?;
+    let tts = speech::tts::worker::TtsWorker::spawn(Arc::new(synth))?;
+    Ok(Box::new(Voice::spawn(tts, Arc::new(player), config.echo, gate)?))
+}
+
+/// Says `text` through the speaker and reports how long the first audio took.
+pub fn say(
+    config: &Config,
+    text: &str,
+    lang: &str,
+    elderly: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    use speech::voice::VoiceEvent;
+    let lang = Lang::from_code(lang).with_context(|| format!("unknown language {lang:?}: use zh or en"))?;
+    anyhow::ensure!(!text.trim().is_empty(), "nothing to say: give the text as the argument");
+    let voice = open_voice(config, |_| {})?;
+    let id = voice.say(text, lang, elderly);
+    loop {
+        match voice.events().recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(VoiceEvent::Started { id: i, first_audio_ms }) if i == id => {
+                writeln!(
+                    out,
+                    "speaking ({:?}): first audio after {first_audio_ms} ms",
+                    config.voice_backend
+                )?;
+            }
+            Ok(VoiceEvent::Finished { id: i }) if i == id => break,
+            Ok(VoiceEvent::Failed { id: i, error }) if i == id => anyhow::bail!("{error}"),
+            Ok(_) => {}
+            Err(_) => anyhow::bail!("the voice did not finish within 60 s"),
+        }
+    }
+    writeln!(out, "done")?;
     Ok(())
 }
 

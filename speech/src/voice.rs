@@ -142,11 +142,21 @@ impl Voice {
         })
     }
 
-    /// Says `text`, interrupting anything still being said. Returns the request id.
+    /// Says `text`, interrupting anything still being said. Returns the request id. The audio
+    /// is cached (the kiosk's fixed prompts repeat for every patient).
     pub fn say(&self, text: &str, lang: Lang, elderly: bool) -> u64 {
+        self.request(text, lang, elderly, false)
+    }
+
+    /// Says a text holding patient information (the read-back of the card): never cached.
+    pub fn say_private(&self, text: &str, lang: Lang, elderly: bool) -> u64 {
+        self.request(text, lang, elderly, true)
+    }
+
+    fn request(&self, text: &str, lang: Lang, elderly: bool, private: bool) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.interrupt_before(id);
-        self.tts.send(SpeakCommand::Say { id, text: text.to_owned(), lang, elderly });
+        self.tts.send(SpeakCommand::Say { id, text: text.to_owned(), lang, elderly, private });
         id
     }
 
@@ -269,6 +279,210 @@ impl Playback {
         }
         (self.gate)(GateAction::Open);
         let _ = self.events.try_send(VoiceEvent::Finished { id });
+    }
+}
+
+/// What the session needs from a voice, whichever backend speaks.
+pub trait Speaks: Send + Sync {
+    /// Says `text`, interrupting anything still being said. Returns the request id.
+    fn say(&self, text: &str, lang: Lang, elderly: bool) -> u64;
+    /// Says a text holding patient information, which no backend may keep.
+    fn say_private(&self, text: &str, lang: Lang, elderly: bool) -> u64;
+    /// Stops speaking at once.
+    fn stop(&self);
+    /// Started / finished / failed, per request.
+    fn events(&self) -> &Receiver<VoiceEvent>;
+}
+
+impl Speaks for Voice {
+    fn say(&self, text: &str, lang: Lang, elderly: bool) -> u64 {
+        Voice::say(self, text, lang, elderly)
+    }
+    fn say_private(&self, text: &str, lang: Lang, elderly: bool) -> u64 {
+        Voice::say_private(self, text, lang, elderly)
+    }
+    fn stop(&self) {
+        Voice::stop(self);
+    }
+    fn events(&self) -> &Receiver<VoiceEvent> {
+        Voice::events(self)
+    }
+}
+
+/// The system voice: speech-dispatcher (through the `tts` crate), which synthesises and plays on
+/// its own (espeak-ng or whatever module the site configured). For sites that standardise on the
+/// desktop speech stack; the kiosk's own voice is [`Voice`]. The microphone is gated from when
+/// speech-dispatcher reports speaking until it stops, plus the echo tail.
+pub struct SystemVoice {
+    commands: Sender<SystemCommand>,
+    events: Receiver<VoiceEvent>,
+    next_id: AtomicU64,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SystemVoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SystemVoice").finish_non_exhaustive()
+    }
+}
+
+enum SystemCommand {
+    Say { id: u64, text: String, lang: Lang, elderly: bool },
+    Stop,
+}
+
+impl SystemVoice {
+    /// Connects to speech-dispatcher (started on demand by its client library). `speed` and
+    /// `elderly_speed` are rates with 1.0 normal, `volume` 0-1.
+    pub fn spawn(
+        config: &crate::tts::VoiceConfig,
+        echo: EchoConfig,
+        gate: impl Fn(GateAction) + Send + 'static,
+    ) -> Result<Self, String> {
+        let (command_tx, command_rx) = bounded::<SystemCommand>(16);
+        let (event_tx, event_rx) = bounded(32);
+        let (ready_tx, ready_rx) = bounded::<Result<(), String>>(1);
+        let config = config.clone();
+        // `tts::Tts` is not `Send`: it lives on this thread.
+        let thread = std::thread::Builder::new()
+            .name("system-voice".into())
+            .spawn(move || system_voice_thread(&config, echo, &gate, &command_rx, &event_tx, &ready_tx))
+            .map_err(|e| e.to_string())?;
+        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(())) => Ok(Self {
+                commands: command_tx,
+                events: event_rx,
+                next_id: AtomicU64::new(1),
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err("speech-dispatcher did not answer within 10 s".into()),
+        }
+    }
+}
+
+impl Speaks for SystemVoice {
+    fn say(&self, text: &str, lang: Lang, elderly: bool) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let _ = self.commands.try_send(SystemCommand::Say { id, text: text.to_owned(), lang, elderly });
+        id
+    }
+    // speech-dispatcher keeps nothing it has said.
+    fn say_private(&self, text: &str, lang: Lang, elderly: bool) -> u64 {
+        self.say(text, lang, elderly)
+    }
+    fn stop(&self) {
+        let _ = self.commands.try_send(SystemCommand::Stop);
+    }
+    fn events(&self) -> &Receiver<VoiceEvent> {
+        &self.events
+    }
+}
+
+impl Drop for SystemVoice {
+    fn drop(&mut self) {
+        let (dead, _) = bounded(0);
+        self.commands = dead;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn system_voice_thread(
+    config: &crate::tts::VoiceConfig,
+    echo: EchoConfig,
+    gate: &dyn Fn(GateAction),
+    commands: &Receiver<SystemCommand>,
+    events: &Sender<VoiceEvent>,
+    ready: &Sender<Result<(), String>>,
+) {
+    let mut tts = match tts::Tts::default() {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = ready.send(Err(format!(
+                "speech-dispatcher unavailable ({e}); install it with `apt-get install speech-dispatcher \
+                 speech-dispatcher-espeak-ng`, or use the kiosk's own voice"
+            )));
+            return;
+        }
+    };
+    // Voices by language, found once.
+    let voices = tts.voices().unwrap_or_default();
+    let voice_for = |lang: Lang| {
+        let wanted = match lang {
+            Lang::Zh => ["cmn", "zh"],
+            Lang::En => ["en-US", "en"],
+        };
+        wanted.iter().find_map(|w| voices.iter().find(|v| v.language().as_str() == *w).cloned())
+    };
+    let zh_voice = voice_for(Lang::Zh);
+    let en_voice = voice_for(Lang::En);
+    let volume = tts.min_volume() + (tts.max_volume() - tts.min_volume()) * config.volume.clamp(0.0, 1.0);
+    let _ = tts.set_volume(volume);
+    let _ = ready.send(Ok(()));
+    // Maps a 1.0-normal speed onto the backend's rate scale.
+    let rate_for = |tts: &tts::Tts, speed: f32| {
+        let (min, normal, max) = (tts.min_rate(), tts.normal_rate(), tts.max_rate());
+        if speed >= 1.0 {
+            normal + (max - normal) * (speed - 1.0).min(1.0)
+        } else {
+            normal - (normal - min) * (1.0 - speed)
+        }
+    };
+    // (request id, requested at, has started)
+    let mut speaking: Option<(u64, Instant, bool)> = None;
+    loop {
+        match commands.recv_timeout(Duration::from_millis(20)) {
+            Ok(SystemCommand::Say { id, text, lang, elderly }) => {
+                if let Some(v) = match lang {
+                    Lang::Zh => &zh_voice,
+                    Lang::En => &en_voice,
+                } {
+                    let _ = tts.set_voice(v);
+                }
+                let speed = if elderly { config.elderly_speed } else { config.speed };
+                let _ = tts.set_rate(rate_for(&tts, speed));
+                // A request superseded by this one is finished (interrupted).
+                if let Some((old, _, _)) = speaking.take() {
+                    let _ = events.try_send(VoiceEvent::Finished { id: old });
+                }
+                gate(GateAction::Close);
+                match tts.speak(text, true) {
+                    Ok(_) => speaking = Some((id, Instant::now(), false)),
+                    Err(e) => {
+                        gate(GateAction::Open);
+                        let _ =
+                            events.try_send(VoiceEvent::Failed { id, error: format!("system voice: {e}") });
+                    }
+                }
+            }
+            Ok(SystemCommand::Stop) => {
+                let _ = tts.stop();
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                let _ = tts.stop();
+                if speaking.is_some() {
+                    gate(GateAction::Open);
+                }
+                return;
+            }
+        }
+        if let Some((id, asked, started)) = speaking {
+            let now_speaking = tts.is_speaking().unwrap_or(false);
+            if now_speaking && !started {
+                let first_audio_ms = asked.elapsed().as_millis() as u64;
+                let _ = events.try_send(VoiceEvent::Started { id, first_audio_ms });
+                speaking = Some((id, asked, true));
+            } else if !now_speaking && (started || asked.elapsed() > Duration::from_secs(5)) {
+                // Finished (or never started: an empty text, or a stop before it began).
+                std::thread::sleep(echo.tail);
+                gate(GateAction::Open);
+                let _ = events.try_send(VoiceEvent::Finished { id });
+                speaking = None;
+            }
+        }
     }
 }
 

@@ -147,3 +147,75 @@ fn a_missing_device_is_reported_and_retried_not_a_panic() {
     let err = Player::open(Some("no-such-speaker")).expect_err("no such speaker");
     assert!(err.to_string().contains("no-such-speaker"), "{err}");
 }
+
+#[test]
+fn the_system_voice_speaks_through_the_speaker_and_gates_the_microphone() {
+    use speech::voice::{EchoConfig, GateAction, Speaks, SystemVoice, VoiceEvent};
+    let _card = exclusive();
+    let (gate_tx, gate) = crossbeam_channel::bounded(16);
+    let voice = SystemVoice::spawn(&speech::tts::VoiceConfig::default(), EchoConfig::default(), move |a| {
+        let _ = gate_tx.try_send(a);
+    })
+    .expect("speech-dispatcher answers");
+    let mut events = Vec::new();
+    let captured = record_while(6.0, |_player| {
+        std::thread::sleep(Duration::from_millis(300));
+        let id = voice.say("Please sit down and rest. A nurse is coming now.", Lang::En, false);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(e) = voice.events().recv_timeout(Duration::from_millis(200)) {
+                let done = e == VoiceEvent::Finished { id };
+                events.push(e);
+                if done {
+                    break;
+                }
+            }
+        }
+    });
+    assert!(matches!(events.first(), Some(VoiceEvent::Started { .. })), "{events:?}");
+    assert!(matches!(events.last(), Some(VoiceEvent::Finished { .. })), "{events:?}");
+    let actions: Vec<GateAction> = gate.try_iter().collect();
+    assert_eq!(actions, vec![GateAction::Close, GateAction::Open]);
+    let t = recognizer().transcribe(&captured, Lang::En).expect("transcribes");
+    let wer = speech::score::wer("please sit down and rest a nurse is coming now", t.text.expose());
+    assert!(wer <= 0.3, "WER {wer:.2}: {:?}", t.text.expose());
+}
+
+#[test]
+fn the_kiosk_voice_speaks_mandarin_through_the_speaker() {
+    use speech::voice::{GateAction, VoiceEvent};
+    let _card = exclusive();
+    let data = tempfile::tempdir().expect("tempdir");
+    let env = kiosk::config::Env {
+        models_dir: Some(kiosk_tests::models_dir()),
+        data_dir: Some(data.path().to_owned()),
+        ..kiosk::config::Env::default()
+    };
+    let config = kiosk::config::Config::from_toml(None, "-", &env).expect("defaults");
+    let (gate_tx, gate) = crossbeam_channel::bounded(16);
+    let voice = kiosk::speech_cmd::open_voice(&config, move |a| {
+        let _ = gate_tx.try_send(a);
+    })
+    .expect("the voice opens");
+    let text = "请您坐下休息，护士马上过来。";
+    let mut events = Vec::new();
+    let captured = record_while(7.0, |_player| {
+        std::thread::sleep(Duration::from_millis(300));
+        let id = voice.say(text, Lang::Zh, false);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(e) = voice.events().recv_timeout(Duration::from_millis(200)) {
+                let done = e == VoiceEvent::Finished { id };
+                events.push(e);
+                if done {
+                    break;
+                }
+            }
+        }
+    });
+    assert!(matches!(events.last(), Some(VoiceEvent::Finished { .. })), "{events:?}");
+    assert_eq!(gate.try_iter().collect::<Vec<_>>(), vec![GateAction::Close, GateAction::Open]);
+    let t = recognizer().transcribe(&captured, Lang::Zh).expect("transcribes");
+    let cer = speech::score::cer(text, t.text.expose());
+    assert!(cer <= 0.3, "CER {cer:.2}: {:?}", t.text.expose());
+}

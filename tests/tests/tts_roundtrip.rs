@@ -113,3 +113,18 @@ fn the_espeak_fallback_speaks_both_languages() {
         assert!(peak > 0.05, "{text}: silent output");
     }
 }
+
+#[test]
+fn patient_information_is_never_cached() {
+    use speech::tts::Synthesize as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Synthesizer::new(None, VoiceConfig::default()).with_disk_cache(dir.path().to_owned());
+    let readback = "您说胸口疼了两天。";
+    s.private_sentence(readback, Lang::Zh, false).expect("synthesis");
+    assert!(!s.is_cached(readback, Lang::Zh, false));
+    assert_eq!(std::fs::read_dir(dir.path()).expect("cache dir").count(), 0, "patient audio written to disk");
+    // A fixed prompt is cached in memory and on disk.
+    s.sentence("请问哪里不舒服？", Lang::Zh, false).expect("synthesis");
+    assert!(s.is_cached("请问哪里不舒服？", Lang::Zh, false));
+    assert_eq!(std::fs::read_dir(dir.path()).expect("cache dir").count(), 1);
+}

@@ -122,11 +122,22 @@ pub fn split_sentences(text: &str) -> Vec<String> {
 pub trait Synthesize: Send + Sync {
     /// Synthesises one sentence; `elderly` selects the slower rate.
     fn sentence(&self, text: &str, lang: Lang, elderly: bool) -> Result<Pcm, TtsError>;
+
+    /// The same for a sentence holding patient information (the read-back of the card): never
+    /// cached, in memory or on disk.
+    fn private_sentence(&self, text: &str, lang: Lang, elderly: bool) -> Result<Pcm, TtsError> {
+        self.sentence(text, lang, elderly)
+    }
 }
 
 impl Synthesize for Synthesizer {
     fn sentence(&self, text: &str, lang: Lang, elderly: bool) -> Result<Pcm, TtsError> {
         Synthesizer::sentence(self, text, lang, elderly)
+    }
+
+    fn private_sentence(&self, text: &str, lang: Lang, elderly: bool) -> Result<Pcm, TtsError> {
+        let speed = if elderly { self.config.elderly_speed } else { self.config.speed };
+        self.synthesize(text, lang, speed)
     }
 }
 

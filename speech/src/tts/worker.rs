@@ -24,6 +24,8 @@ pub enum SpeakCommand {
         lang: Lang,
         /// Slower speech for elderly mode.
         elderly: bool,
+        /// Holds patient information: never cached.
+        private: bool,
     },
     /// Stop speaking (barge-in, new screen).
     Stop,
@@ -128,7 +130,7 @@ fn run(synth: &dyn Synthesize, commands: &Receiver<SpeakCommand>, events: &Sende
         match command {
             SpeakCommand::Warm(list) => warm.extend(list),
             SpeakCommand::Stop => {}
-            SpeakCommand::Say { id, text, lang, elderly } => {
+            SpeakCommand::Say { id, text, lang, elderly, private } => {
                 let started = Instant::now();
                 let mut finished = true;
                 for (i, chunk) in speaking_chunks(&text).into_iter().enumerate() {
@@ -142,7 +144,12 @@ fn run(synth: &dyn Synthesize, commands: &Receiver<SpeakCommand>, events: &Sende
                         }
                         Err(_) => {}
                     }
-                    match synth.sentence(&chunk, lang, elderly) {
+                    let result = if private {
+                        synth.private_sentence(&chunk, lang, elderly)
+                    } else {
+                        synth.sentence(&chunk, lang, elderly)
+                    };
+                    match result {
                         Ok(pcm) => {
                             let ready_ms = started.elapsed().as_millis() as u64;
                             if events.send(TtsEvent::Audio { id, pcm, first: i == 0, ready_ms }).is_err() {
