@@ -501,3 +501,167 @@ impl Report {
         out
     }
 }
+
+/// A paraphrase case: words that avoid the protocol's keywords, for the semantic matcher.
+///
+/// An opening case (`answer_to` absent) gives the patient's opening `text`, the protocol it
+/// should choose and the concepts it states. An answer case gives an `opening` that leads to a
+/// yes/no question about `answer_to`, and `text`, a paraphrase meaning yes, given as the answer.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParaphraseCase {
+    /// Case id.
+    pub id: String,
+    /// Language.
+    pub lang: Lang,
+    /// The paraphrase.
+    pub text: String,
+    /// Opening cases: the protocol expected.
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// Other protocols also counted correct.
+    #[serde(default)]
+    pub acceptable: Vec<String>,
+    /// Opening cases: concepts the text states.
+    #[serde(default)]
+    pub concepts: Vec<String>,
+    /// Answer cases: the opening that starts the interview.
+    #[serde(default)]
+    pub opening: Option<String>,
+    /// Answer cases: the concept asked about.
+    #[serde(default)]
+    pub answer_to: Option<String>,
+}
+
+/// Parses JSON-lines paraphrase cases.
+pub fn parse_paraphrases(text: &str) -> Result<Vec<ParaphraseCase>, CaseError> {
+    let cases: Vec<ParaphraseCase> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with("//"))
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| CaseError { line: i + 1, detail: e.to_string() }))
+        .collect::<Result<_, _>>()?;
+    for (i, c) in cases.iter().enumerate() {
+        let ok = match &c.answer_to {
+            Some(_) => c.opening.is_some(),
+            None => c.protocol.is_some(),
+        };
+        if !ok {
+            return Err(CaseError {
+                line: i + 1,
+                detail: format!("case {}: an opening case needs `protocol`, an answer case `opening`", c.id),
+            });
+        }
+    }
+    Ok(cases)
+}
+
+/// Understanding of paraphrases by one engine configuration.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ParaphraseReport {
+    /// Opening cases.
+    pub openings: usize,
+    /// Share of openings that chose the expected protocol.
+    pub complaint_accuracy: f32,
+    /// Share of the stated concepts found present after the opening.
+    pub concept_recall: f32,
+    /// Share of concepts found present after the opening that the text states (or that the
+    /// chosen protocol's recognisers include).
+    pub concept_precision: f32,
+    /// Answer cases whose question was reached.
+    pub answers: usize,
+    /// Share of reached answer cases recorded as present.
+    pub answer_accuracy: f32,
+    /// Ids of the cases missed.
+    pub missed: Vec<String>,
+}
+
+impl ParaphraseReport {
+    /// One line per figure.
+    pub fn summary(&self, label: &str) -> String {
+        format!(
+            "{label}: chief complaint {:.1}% of {} openings, concept recall {:.1}%, precision {:.1}%, \
+             answers understood {:.1}% of {}\n",
+            self.complaint_accuracy * 100.0,
+            self.openings,
+            self.concept_recall * 100.0,
+            self.concept_precision * 100.0,
+            self.answer_accuracy * 100.0,
+            self.answers,
+        )
+    }
+}
+
+/// Runs paraphrase cases through `engine`.
+pub fn evaluate_paraphrases(engine: &Arc<Engine>, cases: &[ParaphraseCase]) -> ParaphraseReport {
+    let mut report = ParaphraseReport::default();
+    let (mut correct, mut stated, mut found_stated, mut found, mut found_right) = (0, 0, 0, 0, 0);
+    let (mut answered, mut answered_right) = (0, 0);
+    for case in cases {
+        let (mut interview, first) = engine.start(case.lang, &format!("eval-{}", case.id), 0);
+        match &case.answer_to {
+            None => {
+                if first.question.is_none() {
+                    continue;
+                }
+                interview.handle(Input::Text(PatientText::new(case.text.clone())), 5_000);
+                let facts = interview.facts();
+                report.openings += 1;
+                let gold = case.protocol.as_deref().unwrap_or_default();
+                let right = std::iter::once(gold)
+                    .chain(case.acceptable.iter().map(String::as_str))
+                    .any(|p| facts.present.contains(&format!("cc:{p}")));
+                if right {
+                    correct += 1;
+                } else {
+                    report.missed.push(case.id.clone());
+                }
+                stated += case.concepts.len();
+                found_stated += case.concepts.iter().filter(|c| facts.present.contains(*c)).count();
+                let protocol_words: Vec<&str> = engine
+                    .kb
+                    .protocol(gold)
+                    .map(|p| p.recognise.iter().map(String::as_str).collect())
+                    .unwrap_or_default();
+                for c in facts.present.iter().filter(|c| engine.kb.concept(c).is_some()) {
+                    found += 1;
+                    if case.concepts.contains(c) || protocol_words.contains(&c.as_str()) {
+                        found_right += 1;
+                    }
+                }
+            }
+            Some(target) => {
+                let opening = case.opening.clone().unwrap_or_default();
+                let dont_know = if case.lang == Lang::Zh { "不知道" } else { "I don't know" };
+                let mut reply = interview.handle(Input::Text(PatientText::new(opening)), 5_000);
+                let mut at_ms = 5_000;
+                for _ in 0..MAX_TURNS {
+                    let Some(q) = reply.question.clone() else { break };
+                    at_ms += 5_000;
+                    if q.concept.as_ref().is_some_and(|c| &c.id == target) {
+                        answered += 1;
+                        interview.handle(Input::Text(PatientText::new(case.text.clone())), at_ms);
+                        if interview.facts().present.contains(target) {
+                            answered_right += 1;
+                        } else {
+                            report.missed.push(case.id.clone());
+                        }
+                        break;
+                    }
+                    reply = interview.handle(Input::Text(PatientText::new(dont_know.to_owned())), at_ms);
+                    if matches!(reply.phase, Phase::Complete | Phase::Emergency | Phase::ReadBack) {
+                        report.missed.push(format!("{} (question not reached)", case.id));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f32 / b as f32 };
+    report.complaint_accuracy = ratio(correct, report.openings);
+    report.concept_recall = ratio(found_stated, stated);
+    report.concept_precision = ratio(found_right, found);
+    report.answers = answered;
+    report.answer_accuracy = ratio(answered_right, answered);
+    report
+}

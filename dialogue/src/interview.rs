@@ -43,6 +43,10 @@ const HISTORY_CONCEPTS: &[&str] = &[
 pub trait SemanticMatcher: Send + Sync {
     /// Concepts meant by `text` with a similarity score (0-1), best first.
     fn concepts(&self, text: &str, lang: Lang) -> Vec<(String, f32)>;
+    /// How much `text` means `concept` (0-1), when the matcher can say.
+    fn concept_score(&self, text: &str, lang: Lang, concept: &str) -> Option<f32> {
+        self.concepts(text, lang).into_iter().find(|(id, _)| id == concept).map(|(_, s)| s)
+    }
     /// Score above which a match is accepted.
     fn threshold(&self) -> f32;
 }
@@ -668,8 +672,11 @@ impl Interview {
             for id in &found {
                 self.record(id, true, provenance);
             }
-            let refs: Vec<&str> = found.iter().map(String::as_str).collect();
-            chosen = self.pick_protocol(&refs, false);
+            // The most similar concept that names a complaint chooses the protocol.
+            chosen = found
+                .iter()
+                .find_map(|id| self.pick_protocol(&[id.as_str()], false))
+                .or_else(|| found.iter().find_map(|id| self.pick_protocol(&[id.as_str()], true)));
         }
         // Details volunteered in the opening fill their slots straight away.
         if let Some(d) = nlu::duration(u) {
@@ -760,7 +767,20 @@ impl Interview {
                 true
             }
             Some(YesNo::Unknown) => true,
-            None => !hits.is_empty(),
+            None if !hits.is_empty() => true,
+            None => {
+                // No yes, no or known word ("衣服都湿透了" asked about sweating): the answer
+                // describes the asked concept when the semantic matcher says so. It can only add
+                // a finding, never deny one.
+                let Some(matcher) = &self.engine.semantic else { return false };
+                let threshold = matcher.threshold();
+                let meant =
+                    matcher.concept_score(&u.raw, self.lang, &concept).is_some_and(|s| s >= threshold);
+                if meant {
+                    self.record(&concept, true, provenance);
+                }
+                meant
+            }
         }
     }
 

@@ -38,6 +38,13 @@ pub enum Command {
         /// Print one JSON object instead of the text summary.
         #[arg(long)]
         json: bool,
+        /// Rules only, without the semantic matcher.
+        #[arg(long)]
+        rules_only: bool,
+        /// The file holds paraphrase cases: compare rules alone with rules + embeddings and
+        /// calibrate the similarity threshold.
+        #[arg(long)]
+        paraphrases: bool,
     },
     /// Transcribe a WAV file with the installed speech model.
     Transcribe {
@@ -76,6 +83,12 @@ pub enum Command {
 /// `kiosk bench ...`
 #[derive(Debug, Subcommand)]
 pub enum BenchKind {
+    /// Sentence-embedding speed: load time, per-sentence latency, throughput, peak memory.
+    Embed {
+        /// Passes over the bench sentences.
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+    },
     /// Recognition accuracy, speed and streamed latency on recorded clips; synthesis speed.
     Speech {
         /// Manifest (tab-separated: file, language, seconds, transcript, ...).
@@ -154,8 +167,16 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::speech_cmd::bench(&config, &manifest, !no_stream, full_window, prompt, stdout)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { cases, json } => {
-            crate::eval_cmd::run(&config, &cases, json, stdout)?;
+        Command::Bench { what: BenchKind::Embed { rounds } } => {
+            crate::semantic::bench(&config, rounds, stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval { cases, json, rules_only, paraphrases } => {
+            if paraphrases {
+                crate::eval_cmd::paraphrases(&config, &cases, json, stdout)?;
+            } else {
+                crate::eval_cmd::run(&config, &cases, json, rules_only, stdout)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Models { action } => match action {

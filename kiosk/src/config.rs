@@ -54,6 +54,14 @@ struct RawConfig {
     models: RawModels,
     store: RawStore,
     speech: RawSpeech,
+    understanding: RawUnderstanding,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUnderstanding {
+    semantic: String,
+    semantic_threshold: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,6 +151,21 @@ pub struct Config {
     pub voice: speech::tts::VoiceConfig,
     /// Which voice speaks.
     pub voice_backend: VoiceBackend,
+    /// Sentence-embedding model behind the rules.
+    pub semantic: SemanticModel,
+    /// Similarity at or above which the semantic matcher's concept is accepted.
+    pub semantic_threshold: f32,
+}
+
+/// The sentence-embedding model behind the rules (`understanding.semantic`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SemanticModel {
+    /// multilingual-e5-small (Mandarin and English).
+    E5,
+    /// all-MiniLM-L6-v2 (English only: for an English-only site).
+    MiniLm,
+    /// Rules only.
+    Off,
 }
 
 /// Which voice speaks (`speech.voice.backend`).
@@ -276,6 +299,26 @@ impl Config {
             )?),
         };
         let device = |name: &str| (!name.trim().is_empty()).then(|| name.trim().to_owned());
+        let semantic = match raw.understanding.semantic.as_str() {
+            "e5" => SemanticModel::E5,
+            "minilm" => SemanticModel::MiniLm,
+            "off" => SemanticModel::Off,
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "understanding.semantic",
+                    problem: format!("is {other:?}"),
+                    fix: "use \"e5\" (Mandarin and English), \"minilm\" (English only) or \"off\"",
+                });
+            }
+        };
+        let semantic_threshold = raw.understanding.semantic_threshold;
+        if !(0.3..=0.99).contains(&semantic_threshold) {
+            return Err(ConfigError::Invalid {
+                key: "understanding.semantic_threshold",
+                problem: format!("is {semantic_threshold}"),
+                fix: "use a similarity between 0.3 and 0.99 (calibrated default 0.50)",
+            });
+        }
         let models_dir =
             resolve_dir(&raw.models.dir, env.models_dir.as_deref(), env, "models", "models.dir")?;
         let data_dir = resolve_dir(&raw.store.dir, env.data_dir.as_deref(), env, "data", "store.dir")?;
@@ -296,6 +339,8 @@ impl Config {
             barge_in_ms,
             voice,
             voice_backend,
+            semantic,
+            semantic_threshold: semantic_threshold as f32,
         })
     }
 }

@@ -48,10 +48,14 @@ pub fn run(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let kb = Arc::new(KnowledgeBase::embedded()?);
-    let engine = Arc::new(Engine::new(
+    let mut engine = Engine::new(
         kb.clone(),
         InterviewConfig { kiosk_id: config.kiosk_id.clone(), ..InterviewConfig::default() },
-    ));
+    );
+    if let Some(m) = crate::semantic::load_or_warn(config, &kb) {
+        engine = engine.with_semantic(m);
+    }
+    let engine = Arc::new(engine);
     writeln!(out, "{} — 预问诊 / pre-consultation (text console)", config.hospital_name)?;
     for d in &health.degraded {
         writeln!(out, "[staff] degraded: {} — {}", d.model, d.fallback)?;

@@ -6,6 +6,7 @@ pub mod config;
 pub mod console;
 pub mod eval_cmd;
 pub mod models_cmd;
+pub mod semantic;
 pub mod speech_cmd;
 pub mod startup;
 

@@ -19,6 +19,7 @@ const QUESTIONS: &str = include_str!("../../data/questions.toml");
 const DEPARTMENTS: &str = include_str!("../../data/departments.toml");
 const RED_FLAGS: &str = include_str!("../../data/red_flags.toml");
 const TRIAGE: &str = include_str!("../../data/triage.toml");
+const EXAMPLES: &str = include_str!("../../data/examples.toml");
 
 /// A problem in the data files, naming the file and the item.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +143,29 @@ struct ConceptsFile {
     concepts: Vec<Concept>,
     #[serde(default)]
     sites: Vec<Site>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExamplesFile {
+    version: u32,
+    #[serde(default)]
+    off_topic: Option<Names>,
+    examples: Vec<Examples>,
+}
+
+/// Everyday phrasings of a concept, for the semantic matcher (`examples.toml`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Examples {
+    /// Concept id.
+    pub concept: String,
+    /// Mandarin sentences.
+    #[serde(default)]
+    pub zh: Vec<String>,
+    /// English sentences.
+    #[serde(default)]
+    pub en: Vec<String>,
 }
 
 /// A follow-up group: yes/no questions that point to one department.
@@ -413,17 +437,21 @@ pub struct KnowledgeBase {
     pub questions: Questions,
     /// Department names.
     pub departments: BTreeMap<Department, Text>,
+    /// Everyday phrasings of concepts, for the semantic matcher.
+    pub examples: Vec<Examples>,
+    /// Things said at a kiosk that are no complaint, so the semantic matcher can tell them apart.
+    pub off_topic: Option<Names>,
 }
 
 impl KnowledgeBase {
     /// The knowledge base compiled into this build.
     pub fn embedded() -> Result<Self, KbError> {
         let protocols = PROTOCOL_FILES.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())).collect();
-        Self::from_sources(CONCEPTS, QUESTIONS, DEPARTMENTS, RED_FLAGS, TRIAGE, protocols)
+        Self::from_sources(CONCEPTS, QUESTIONS, DEPARTMENTS, RED_FLAGS, TRIAGE, EXAMPLES, protocols)
     }
 
     /// Loads a knowledge base from a directory with the same layout as `dialogue/data/` (for a
-    /// hospital that maintains its own reviewed copy).
+    /// hospital that maintains its own reviewed copy). `examples.toml` is optional there.
     pub fn load_dir(dir: &Path) -> Result<Self, KbError> {
         let read = |name: &str| {
             std::fs::read_to_string(dir.join(name))
@@ -447,6 +475,11 @@ impl KnowledgeBase {
             &read("departments.toml")?,
             &read("red_flags.toml")?,
             &read("triage.toml")?,
+            &if dir.join("examples.toml").exists() {
+                read("examples.toml")?
+            } else {
+                "version = 1\nexamples = []\n".to_owned()
+            },
             protocols,
         )
     }
@@ -457,6 +490,7 @@ impl KnowledgeBase {
         departments: &str,
         red_flags: &str,
         triage: &str,
+        examples: &str,
         protocol_files: Vec<(String, String)>,
     ) -> Result<Self, KbError> {
         fn parse_err(file: &str) -> impl Fn(toml::de::Error) -> KbError + '_ {
@@ -468,12 +502,14 @@ impl KnowledgeBase {
             toml::from_str(departments).map_err(parse_err("departments.toml"))?;
         let red_flags: RedFlagsFile = toml::from_str(red_flags).map_err(parse_err("red_flags.toml"))?;
         let triage: TriageFile = toml::from_str(triage).map_err(parse_err("triage.toml"))?;
+        let examples: ExamplesFile = toml::from_str(examples).map_err(parse_err("examples.toml"))?;
         for (file, version) in [
             ("concepts.toml", concepts.version),
             ("questions.toml", questions.version),
             ("departments.toml", departments.version),
             ("red_flags.toml", red_flags.version),
             ("triage.toml", triage.version),
+            ("examples.toml", examples.version),
         ] {
             if version != 1 {
                 return Err(kb_err(file, format!("format version {version}, this build reads version 1")));
@@ -500,6 +536,8 @@ impl KnowledgeBase {
             department_rules: triage.department_rules,
             questions,
             departments: departments.departments,
+            examples: examples.examples,
+            off_topic: examples.off_topic,
         };
         kb.validate()?;
         Ok(kb)
@@ -539,6 +577,11 @@ impl KnowledgeBase {
                     "concepts.toml",
                     format!("concept {} needs recognisers in zh and en", c.id),
                 ));
+            }
+        }
+        for ex in &self.examples {
+            if self.concept(&ex.concept).is_none() {
+                return Err(kb_err("examples.toml", format!("examples name unknown concept {}", ex.concept)));
             }
         }
         for site in &self.sites {
@@ -698,8 +741,9 @@ mod tests {
     fn bad_reference_is_reported_with_file() {
         let bad = CONCEPTS.replace("id = \"sweating\"", "id = \"perspiration\"");
         let protocols = PROTOCOL_FILES.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())).collect();
-        let err = KnowledgeBase::from_sources(&bad, QUESTIONS, DEPARTMENTS, RED_FLAGS, TRIAGE, protocols)
-            .expect_err("invalid");
+        let err =
+            KnowledgeBase::from_sources(&bad, QUESTIONS, DEPARTMENTS, RED_FLAGS, TRIAGE, EXAMPLES, protocols)
+                .expect_err("invalid");
         assert!(err.to_string().contains("sweating"), "{err}");
     }
 }
