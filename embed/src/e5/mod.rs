@@ -184,35 +184,7 @@ impl E5 {
 
     /// Mean of the last hidden states over one window `<s> ids </s>` (not normalised).
     fn window_mean(&self, content: &[u32]) -> candle_core::Result<Tensor> {
-        let mut ids = Vec::with_capacity(content.len() + 2);
-        ids.push(self.tokenizer.bos);
-        ids.extend_from_slice(content);
-        ids.push(self.tokenizer.eos);
-        let t = ids.len();
-        let ids = Tensor::new(ids.as_slice(), &self.device)?;
-        let x = self.word.embedding(&ids)?;
-        let x = (x + self.positions.narrow(0, 0, t)?)?.broadcast_add(&self.token_type)?;
-        let mut x = self.emb_ln.forward(&x)?.unsqueeze(0)?;
-        let hidden = x.dim(2)?;
-        let head_dim = hidden / self.heads;
-        let scale = 1.0 / (head_dim as f64).sqrt();
-        for layer in &self.layers {
-            let split = |y: Tensor| -> candle_core::Result<Tensor> {
-                y.reshape((1, t, self.heads, head_dim))?.transpose(1, 2)?.contiguous()
-            };
-            let q = split(layer.q.forward(&x)?)?;
-            let k = split(layer.k.forward(&x)?)?;
-            let v = split(layer.v.forward(&x)?)?;
-            let scores = (q.matmul(&k.t()?)? * scale)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((1, t, hidden))?;
-            let attn = layer.out.forward(&ctx)?;
-            x = layer.attn_ln.forward(&(x + attn)?)?;
-            let mid = layer.ffn_in.forward(&x)?.gelu_erf()?;
-            let out = layer.ffn_out.forward(&mid)?;
-            x = layer.ffn_ln.forward(&(x + out)?)?;
-        }
-        x.squeeze(0)?.mean(0)
+        self.batch_means(&[content.to_vec()])?.squeeze(0)
     }
 
     /// Means of the last hidden states of several windows at once, padded to the longest and
