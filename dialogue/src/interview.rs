@@ -51,6 +51,14 @@ pub trait SemanticMatcher: Send + Sync {
     fn threshold(&self) -> f32;
 }
 
+/// How far above the semantic threshold a concept must score to be recorded from an opening
+/// when it did not choose the complaint.
+const SEMANTIC_FINDING_MARGIN: f32 = 0.10;
+
+/// How far above the semantic threshold a concept a red-flag rule looks at must score to be
+/// recorded from an opening.
+const SEMANTIC_RED_FLAG_MARGIN: f32 = 0.20;
+
 /// Tunables of the interview.
 #[derive(Clone, Debug)]
 pub struct InterviewConfig {
@@ -75,6 +83,9 @@ pub struct Engine {
     /// Clinical content.
     pub kb: Arc<KnowledgeBase>,
     analyzer: Analyzer,
+    /// Concepts a red-flag rule looks at: a semantic match records one from an opening only when
+    /// it is clearly meant, because a wrong one stops the interview and calls staff.
+    red_flag_concepts: std::collections::HashSet<String>,
     semantic: Option<Arc<dyn SemanticMatcher>>,
     config: InterviewConfig,
 }
@@ -92,7 +103,14 @@ impl Engine {
     /// Compiles the matcher for `kb`.
     pub fn new(kb: Arc<KnowledgeBase>, config: InterviewConfig) -> Self {
         let analyzer = Analyzer::new(&kb);
-        Self { kb, analyzer, semantic: None, config }
+        let red_flag_concepts = kb
+            .red_flags
+            .iter()
+            .flat_map(|r| &r.when)
+            .flat_map(|c| c.all.iter().chain(&c.any))
+            .flat_map(|a| a.0.iter().cloned())
+            .collect();
+        Self { kb, analyzer, red_flag_concepts, semantic: None, config }
     }
 
     /// Adds a semantic matcher behind the rules.
@@ -663,20 +681,32 @@ impl Interview {
             && let Some(matcher) = &self.engine.semantic
         {
             let threshold = matcher.threshold();
-            let found: Vec<String> = matcher
+            let found: Vec<(String, f32)> = matcher
                 .concepts(&u.raw, self.lang)
                 .into_iter()
                 .filter(|(_, score)| *score >= threshold)
-                .map(|(id, _)| id)
                 .collect();
-            for id in &found {
-                self.record(id, true, provenance);
-            }
-            // The most similar concept that names a complaint chooses the protocol.
+            // The most similar concept that names a complaint chooses the protocol and is recorded;
+            // other concepts only when they are clearly meant (the protocol asks about the rest).
             chosen = found
                 .iter()
-                .find_map(|id| self.pick_protocol(&[id.as_str()], false))
-                .or_else(|| found.iter().find_map(|id| self.pick_protocol(&[id.as_str()], true)));
+                .find_map(|(id, _)| self.pick_protocol(&[id.as_str()], false))
+                .or_else(|| found.iter().find_map(|(id, _)| self.pick_protocol(&[id.as_str()], true)));
+            // A concept a red-flag rule looks at is recorded only when clearly meant: otherwise the
+            // protocol it chose asks the red-flag questions directly.
+            for (id, score) in &found {
+                let chose = chosen.as_ref().is_some_and(|(_, trigger)| trigger == id);
+                let bar = if self.engine.red_flag_concepts.contains(id) {
+                    threshold + SEMANTIC_RED_FLAG_MARGIN
+                } else if chose {
+                    threshold
+                } else {
+                    threshold + SEMANTIC_FINDING_MARGIN
+                };
+                if *score >= bar {
+                    self.record(id, true, provenance);
+                }
+            }
         }
         // Details volunteered in the opening fill their slots straight away.
         if let Some(d) = nlu::duration(u) {

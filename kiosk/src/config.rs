@@ -316,7 +316,7 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "understanding.semantic_threshold",
                 problem: format!("is {semantic_threshold}"),
-                fix: "use a similarity between 0.3 and 0.99 (calibrated default 0.50)",
+                fix: "use a similarity between 0.3 and 0.99 (calibrated default 0.45)",
             });
         }
         let models_dir =

@@ -80,25 +80,39 @@ fn missing_and_damaged_models_are_named_with_the_fix() {
     assert!(err.contains("kiosk models install minilm-l6"), "{err}");
 }
 
-fn matcher_engine(
-    cache: &std::path::Path,
-) -> (std::sync::Arc<dialogue::Engine>, std::sync::Arc<dialogue::Engine>) {
+/// The matcher on the real model, built once for this test binary; its phrasing cache lives in
+/// cargo's per-target temporary directory.
+fn shared_matcher() -> std::sync::Arc<embed::Matcher> {
+    static MATCHER: std::sync::OnceLock<std::sync::Arc<embed::Matcher>> = std::sync::OnceLock::new();
+    MATCHER
+        .get_or_init(|| {
+            let kb = dialogue::KnowledgeBase::embedded().expect("kb");
+            let e5: std::sync::Arc<dyn Embedder> =
+                std::sync::Arc::new(E5::load_from_models_dir(&models_dir()).expect("e5 loads"));
+            let matcher = embed::Matcher::build(e5, &kb, &matcher_config()).expect("matcher");
+            std::sync::Arc::new(matcher)
+        })
+        .clone()
+}
+
+fn matcher_config() -> embed::MatcherConfig {
+    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("embed-cache");
+    embed::MatcherConfig { cache_dir: Some(cache), ..Default::default() }
+}
+
+fn engines() -> (std::sync::Arc<dialogue::Engine>, std::sync::Arc<dialogue::Engine>) {
     use std::sync::Arc;
     let kb = Arc::new(dialogue::KnowledgeBase::embedded().expect("kb"));
-    let e5: Arc<dyn Embedder> = Arc::new(E5::load_from_models_dir(&models_dir()).expect("e5 loads"));
-    let config = embed::MatcherConfig { cache_dir: Some(cache.to_owned()), ..Default::default() };
-    let matcher = embed::Matcher::build(e5, &kb, &config).expect("matcher");
     let rules = Arc::new(dialogue::Engine::new(Arc::clone(&kb), dialogue::InterviewConfig::default()));
     let with = Arc::new(
-        dialogue::Engine::new(kb, dialogue::InterviewConfig::default()).with_semantic(Arc::new(matcher)),
+        dialogue::Engine::new(kb, dialogue::InterviewConfig::default()).with_semantic(shared_matcher()),
     );
     (rules, with)
 }
 
 #[test]
 fn embeddings_understand_paraphrases_the_rules_miss() {
-    let cache = tempfile::tempdir().expect("tempdir");
-    let (rules, with) = matcher_engine(cache.path());
+    let (rules, with) = engines();
     let text = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dialogue/cases/paraphrase_cases.jsonl"),
     )
@@ -108,27 +122,62 @@ fn embeddings_understand_paraphrases_the_rules_miss() {
     let alone = dialogue::eval::evaluate_paraphrases(&rules, &cases);
     let both = dialogue::eval::evaluate_paraphrases(&with, &cases);
     eprintln!("{}{}", alone.summary("rules"), both.summary("rules + embeddings"));
-    // Loose bounds: measured 30.7% and 70.7% (docs/benchmarks.md).
-    assert!(both.complaint_accuracy >= alone.complaint_accuracy + 0.25, "{both:?}");
-    assert!(both.complaint_accuracy >= 0.6, "{both:?}");
-    // The phrasing vectors were cached: a second matcher starts from the cache.
-    assert!(std::fs::read_dir(cache.path()).expect("cache dir").count() == 1);
+    // Loose bounds: measured 30.7% and 80.0% (docs/benchmarks.md).
+    assert!(both.complaint_accuracy >= alone.complaint_accuracy + 0.3, "{both:?}");
+    assert!(both.complaint_accuracy >= 0.7, "{both:?}");
+    assert!(both.answer_accuracy >= 0.5, "{both:?}");
+}
+
+#[test]
+fn phrasing_vectors_are_cached_by_model_and_phrasings() {
+    let first = shared_matcher();
+    let kb = dialogue::KnowledgeBase::embedded().expect("kb");
+    let e5: std::sync::Arc<dyn Embedder> =
+        std::sync::Arc::new(E5::load_from_models_dir(&models_dir()).expect("e5 loads"));
+    let second = embed::Matcher::build(e5, &kb, &matcher_config()).expect("matcher");
+    assert!(second.from_cache(), "the second build reads the cache");
+    let a = first.match_text("胸口像压了块石头", protocol::Lang::Zh).expect("match");
+    let b = second.match_text("胸口像压了块石头", protocol::Lang::Zh).expect("match");
+    assert_eq!(a, b);
 }
 
 #[test]
 fn denied_symptoms_and_small_talk_add_no_concept() {
-    let cache = tempfile::tempdir().expect("tempdir");
-    let (_, with) = matcher_engine(cache.path());
+    let (_, with) = engines();
     for (lang, text) in [
         (protocol::Lang::Zh, "没有发烧，也没有咳嗽"),
         (protocol::Lang::En, "no chest pain and no fever"),
         (protocol::Lang::Zh, "请问收费处在哪里"),
         (protocol::Lang::En, "is there somewhere I can sit down and wait"),
+        // Most like "coffee-ground vomit" to the model; a red-flag concept needs a clear match.
+        (protocol::Lang::En, "where can I get a coffee"),
     ] {
         let (mut interview, _) = with.start(lang, "t", 0);
-        interview.handle(dialogue::Input::Text(protocol::PatientText::new(text)), 1_000);
+        let reply = interview.handle(dialogue::Input::Text(protocol::PatientText::new(text)), 1_000);
+        assert!(reply.alert.is_none(), "{text:?} raised {:?}", reply.alert);
         let facts = interview.facts();
         let concepts: Vec<&String> = facts.present.iter().filter(|c| !c.starts_with("cc:")).collect();
         assert!(concepts.is_empty(), "{text:?} gave {concepts:?}");
     }
+    // Vague malaise may be read as fatigue, but "说不上来" (can't put it into words) is no stroke sign.
+    let (mut interview, _) = with.start(protocol::Lang::Zh, "t", 0);
+    let reply = interview
+        .handle(dialogue::Input::Text(protocol::PatientText::new("就是浑身不舒服，说不上来")), 1_000);
+    assert!(reply.alert.is_none(), "raised {:?}", reply.alert);
+}
+
+#[test]
+fn a_denial_is_compared_with_denials() {
+    let matcher = shared_matcher();
+    let top =
+        |text: &str, lang| matcher.match_text(text, lang).expect("matches").first().map(|(c, _)| c.clone());
+    // A symptom said with a negation still matches its concept...
+    assert_eq!(top("我已经五天没有大便了", protocol::Lang::Zh).as_deref(), Some("constipation"));
+    assert_eq!(
+        top("I haven't had a bowel movement since Monday", protocol::Lang::En).as_deref(),
+        Some("constipation")
+    );
+    // ...and a plain denial means nothing.
+    assert_eq!(top("没有发烧，也没有咳嗽", protocol::Lang::Zh), None);
+    assert_eq!(top("no fever and no cough", protocol::Lang::En), None);
 }

@@ -151,6 +151,8 @@ struct ExamplesFile {
     version: u32,
     #[serde(default)]
     off_topic: Option<Names>,
+    #[serde(default)]
+    denials: Option<Names>,
     examples: Vec<Examples>,
 }
 
@@ -441,6 +443,9 @@ pub struct KnowledgeBase {
     pub examples: Vec<Examples>,
     /// Things said at a kiosk that are no complaint, so the semantic matcher can tell them apart.
     pub off_topic: Option<Names>,
+    /// Plain denials ("没有发烧", "no pain"), so the semantic matcher does not read a symptom into
+    /// them.
+    pub denials: Option<Names>,
 }
 
 impl KnowledgeBase {
@@ -538,6 +543,7 @@ impl KnowledgeBase {
             departments: departments.departments,
             examples: examples.examples,
             off_topic: examples.off_topic,
+            denials: examples.denials,
         };
         kb.validate()?;
         Ok(kb)
