@@ -7,32 +7,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context as _;
 use dialogue::{Engine, Input, InterviewConfig, KnowledgeBase, Phase};
-use protocol::{ConditionCard, Lang, PatientText};
+use protocol::{Lang, PatientText};
+
+use store::{Actor, CardStore, SqliteStore};
 
 use crate::config::Config;
 use crate::startup::ModelHealth;
 
-/// Stores a card durably: written to a temporary file, synced, renamed, directory synced. Returns
-/// the path. The patient is told the card was sent only after this returns.
-pub fn store_card(data_dir: &Path, card: &ConditionCard) -> anyhow::Result<PathBuf> {
-    let dir = data_dir.join("cards");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create card store {}", dir.display()))?;
-    let path = dir.join(format!("{}.json", card.card_id));
-    let tmp = dir.join(format!(".{}.json.partial", card.card_id));
-    let bytes = serde_json::to_vec_pretty(card)?;
-    {
-        let mut file =
-            std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        file.write_all(&bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-        file.sync_all().with_context(|| format!("cannot sync {}", tmp.display()))?;
-    }
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot store {}", path.display()))?;
-    if let Ok(d) = std::fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(path)
+/// The card store file in the data directory.
+pub fn store_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("cards.sqlite")
 }
 
 fn card_id(kiosk_id: &str) -> String {
@@ -56,6 +41,8 @@ pub fn run(
         engine = engine.with_semantic(m);
     }
     let engine = Arc::new(engine);
+    let mut store = SqliteStore::open(&store_path(&config.data_dir))?;
+    let kiosk = Actor::Kiosk(config.kiosk_id.clone());
     writeln!(out, "{} — 预问诊 / pre-consultation (text console)", config.hospital_name)?;
     for d in &health.degraded {
         writeln!(out, "[staff] degraded: {} — {}", d.model, d.fallback)?;
@@ -88,8 +75,11 @@ pub fn run(
         }
         let card = interview.card();
         if matches!(interview.phase(), Phase::Complete | Phase::Emergency) {
-            let path = store_card(&config.data_dir, &card)?;
-            tracing::info!(card = %card.card_id, level = card.triage.level, "card stored");
+            // Committed to disk before the patient is told it was sent; the card id is the
+            // idempotency key, so a retry can never make a second card.
+            let at_ms =
+                SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+            store.submit(&card, &card.card_id, &kiosk, at_ms)?;
             let dept = kb.department_name(card.triage.department);
             match lang {
                 Lang::Zh => writeln!(
@@ -106,7 +96,7 @@ pub fn run(
             if let Some(advice) = &card.triage.advice {
                 writeln!(out, "{}", advice.get(lang))?;
             }
-            writeln!(out, "[staff] card file: {}", path.display())?;
+            writeln!(out, "[staff] card {} in {}", card.card_id, store.path().display())?;
         }
     }
 }

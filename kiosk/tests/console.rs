@@ -15,12 +15,13 @@ fn a_typed_interview_stores_the_card_before_saying_it_was_sent() {
     kiosk::console::run(&config, &health, &mut script.as_bytes(), &mut out).expect("runs");
     let out = String::from_utf8(out).expect("utf-8");
     let sent = out.find("has been saved and sent").unwrap_or_else(|| panic!("never told it was sent: {out}"));
-    let cards: Vec<_> = std::fs::read_dir(data.path().join("cards")).expect("card dir").flatten().collect();
-    assert_eq!(cards.len(), 1, "{out}");
-    let card: protocol::ConditionCard =
-        serde_json::from_slice(&std::fs::read(cards[0].path()).expect("card file")).expect("card parses");
+    use store::CardStore as _;
+    let mut store = store::SqliteStore::open(&kiosk::console::store_path(data.path())).expect("store opens");
+    let queue = store.queue().expect("queue");
+    assert_eq!(queue.len(), 1, "{out}");
+    let staff = store::Actor::Staff("test".into());
+    let card = store.card(&queue[0].card_id, &staff, 0).expect("reads").expect("stored").card;
     assert_eq!(card.chief_complaint.protocol_id, "sore_throat");
     assert!(card.confirmed);
-    assert!(out[sent..].contains("card file"), "{out}");
-    assert!(!cards.iter().any(|c| c.file_name().to_string_lossy().ends_with(".partial")));
+    assert!(out[sent..].contains(&card.card_id), "{out}");
 }

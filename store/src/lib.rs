@@ -1,0 +1,360 @@
+//! The durable card store.
+//!
+//! A card is committed (SQLite, write-ahead log, `synchronous = FULL`: on disk when `submit`
+//! returns) before the kiosk tells the patient it was sent. Submissions carry an idempotency key:
+//! sending the same card again (a retry after a lost acknowledgement) never makes a second card.
+//! Every read and change of a card is written to an append-only audit log (who, when, what),
+//! enforced by triggers. The schema is versioned; a database from a newer build is refused rather
+//! than misread. Logs carry card ids and counts, never patient text.
+
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+use protocol::ConditionCard;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+pub use schema::SCHEMA_VERSION;
+
+/// What can go wrong with the store. Messages name the file and what fixes it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be opened or is not a database.
+    #[error(
+        "card store {path} cannot be opened: {detail}. If the file is damaged, move it aside \
+         (cards already handed to the nurse station are kept there) and start the kiosk again \
+         to create a new one"
+    )]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// SQLite's words.
+        detail: String,
+    },
+    /// The database was written by a newer build.
+    #[error(
+        "card store {path} has schema version {found}, this build knows up to {SCHEMA_VERSION}; \
+         install the newer kiosk build (the store is never downgraded)"
+    )]
+    TooNew {
+        /// The file.
+        path: PathBuf,
+        /// Version found.
+        found: u32,
+    },
+    /// A query failed.
+    #[error("card store query failed: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// A stored card does not parse (a defect or tampering).
+    #[error("stored card {card_id} does not parse: {detail}")]
+    BadCard {
+        /// The card.
+        card_id: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The idempotency key was used for another card.
+    #[error("idempotency key reused for a different card (stored {stored}, submitted {submitted})")]
+    KeyReused {
+        /// Card stored under the key.
+        stored: String,
+        /// Card submitted now.
+        submitted: String,
+    },
+}
+
+/// Result with [`StoreError`].
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Who acts on a card, for the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// A kiosk, by device id.
+    Kiosk(String),
+    /// A signed-in nurse or administrator, by account name.
+    Staff(String),
+    /// The store itself (retention purge).
+    System,
+}
+
+impl Actor {
+    fn label(&self) -> String {
+        match self {
+            Self::Kiosk(id) => format!("kiosk:{id}"),
+            Self::Staff(name) => format!("staff:{name}"),
+            Self::System => "system".into(),
+        }
+    }
+}
+
+/// Outcome of a submission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Submitted {
+    /// Stored now.
+    New,
+    /// Already stored under this key: nothing changed.
+    Duplicate,
+}
+
+/// A stored card with its bookkeeping.
+#[derive(Clone, Debug)]
+pub struct StoredCard {
+    /// The card as it stands (latest version).
+    pub card: ConditionCard,
+    /// Version, 1 for the kiosk's submission, +1 per staff change.
+    pub version: u32,
+    /// When the kiosk's submission was stored, Unix ms.
+    pub received_ms: u64,
+    /// Workflow state.
+    pub status: Status,
+}
+
+/// Where a card is in the nurse station's workflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for a nurse.
+    Waiting,
+    /// Approved by a nurse.
+    Approved,
+    /// The patient has been seen.
+    Seen,
+}
+
+impl Status {
+    /// The stored word.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Approved => "approved",
+            Self::Seen => "seen",
+        }
+    }
+    fn parse(s: &str) -> Self {
+        match s {
+            "approved" => Self::Approved,
+            "seen" => Self::Seen,
+            _ => Self::Waiting,
+        }
+    }
+}
+
+/// One line of the nurse station's queue (no patient text: the station opens the card).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct QueueEntry {
+    /// Card id.
+    pub card_id: String,
+    /// Pre-triage level, 1 (most urgent) to 4.
+    pub level: u8,
+    /// Department code.
+    pub department: String,
+    /// Received, Unix ms.
+    pub received_ms: u64,
+    /// Whether a red flag fired.
+    pub red_flag: bool,
+    /// Workflow state.
+    pub status: Status,
+}
+
+/// One audit record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    /// When, Unix ms.
+    pub at_ms: u64,
+    /// Who (`kiosk:ID`, `staff:NAME`, `system`).
+    pub actor: String,
+    /// What (`submit`, `read`, `edit`, ...).
+    pub action: String,
+    /// Card id.
+    pub card_id: String,
+    /// Details without patient text (field names, versions, reasons codes).
+    pub detail: String,
+}
+
+/// The storage seam: the SQLite store, or another a site needs.
+pub trait CardStore: Send {
+    /// Stores `card` under `idempotency_key` unless that key is already stored.
+    fn submit(
+        &mut self,
+        card: &ConditionCard,
+        idempotency_key: &str,
+        by: &Actor,
+        at_ms: u64,
+    ) -> Result<Submitted>;
+    /// The card `card_id` (the read is audited).
+    fn card(&mut self, card_id: &str, by: &Actor, at_ms: u64) -> Result<Option<StoredCard>>;
+    /// Cards not yet seen, by level then waiting time.
+    fn queue(&self) -> Result<Vec<QueueEntry>>;
+    /// The audit log of `card_id`, oldest first.
+    fn audit(&self, card_id: &str) -> Result<Vec<AuditEntry>>;
+}
+
+/// The SQLite store.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating as needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let open_err = |e: rusqlite::Error| StoreError::Open { path: path.to_owned(), detail: e.to_string() };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Open { path: path.to_owned(), detail: e.to_string() })?;
+        }
+        let conn = Connection::open(path).map_err(open_err)?;
+        // WAL with full sync: a commit is on disk when it returns, readers never block the writer.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_err)?;
+        let mut store = Self { conn, path: path.to_owned() };
+        schema::migrate(&mut store.conn, path).map_err(|e| match e {
+            StoreError::Sql(e) => open_err(e),
+            other => other,
+        })?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<u32> {
+        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    fn log(
+        tx: &rusqlite::Transaction<'_>,
+        at_ms: u64,
+        by: &Actor,
+        action: &str,
+        card_id: &str,
+        detail: &str,
+    ) -> Result<()> {
+        tx.execute(
+            "INSERT INTO audit (at_ms, actor, action, card_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![at_ms as i64, by.label(), action, card_id, detail],
+        )?;
+        Ok(())
+    }
+}
+
+impl CardStore for SqliteStore {
+    fn submit(
+        &mut self,
+        card: &ConditionCard,
+        idempotency_key: &str,
+        by: &Actor,
+        at_ms: u64,
+    ) -> Result<Submitted> {
+        let tx = self.conn.transaction()?;
+        let existing: Option<String> = tx
+            .query_row("SELECT card_id FROM cards WHERE idempotency_key = ?1", [idempotency_key], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if let Some(stored) = existing {
+            if stored != card.card_id {
+                return Err(StoreError::KeyReused { stored, submitted: card.card_id.clone() });
+            }
+            Self::log(&tx, at_ms, by, "resubmit", &card.card_id, "duplicate ignored")?;
+            tx.commit()?;
+            return Ok(Submitted::Duplicate);
+        }
+        let json = serde_json::to_string(card)
+            .map_err(|e| StoreError::BadCard { card_id: card.card_id.clone(), detail: e.to_string() })?;
+        tx.execute(
+            "INSERT INTO cards (card_id, idempotency_key, version, level, department, red_flag, status, received_ms, card_json)
+             VALUES (?1, ?2, 1, ?3, ?4, ?5, 'waiting', ?6, ?7)",
+            params![
+                card.card_id,
+                idempotency_key,
+                card.triage.level,
+                card.triage.department.code(),
+                !card.red_flags.is_empty(),
+                at_ms as i64,
+                json
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO card_versions (card_id, version, at_ms, actor, card_json) VALUES (?1, 1, ?2, ?3, ?4)",
+            params![card.card_id, at_ms as i64, by.label(), json],
+        )?;
+        Self::log(
+            &tx,
+            at_ms,
+            by,
+            "submit",
+            &card.card_id,
+            &format!("version 1, level {}", card.triage.level),
+        )?;
+        tx.commit()?;
+        tracing::info!(card = %card.card_id, level = card.triage.level, "card stored");
+        Ok(Submitted::New)
+    }
+
+    fn card(&mut self, card_id: &str, by: &Actor, at_ms: u64) -> Result<Option<StoredCard>> {
+        let tx = self.conn.transaction()?;
+        let row: Option<(String, u32, i64, String)> = tx
+            .query_row(
+                "SELECT card_json, version, received_ms, status FROM cards WHERE card_id = ?1",
+                [card_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let Some((json, version, received_ms, status)) = row else {
+            tx.commit()?;
+            return Ok(None);
+        };
+        Self::log(&tx, at_ms, by, "read", card_id, &format!("version {version}"))?;
+        tx.commit()?;
+        let card = serde_json::from_str(&json)
+            .map_err(|e| StoreError::BadCard { card_id: card_id.to_owned(), detail: e.to_string() })?;
+        Ok(Some(StoredCard {
+            card,
+            version,
+            received_ms: received_ms as u64,
+            status: Status::parse(&status),
+        }))
+    }
+
+    fn queue(&self) -> Result<Vec<QueueEntry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT card_id, level, department, received_ms, red_flag, status FROM cards
+             WHERE status != 'seen' ORDER BY level ASC, received_ms ASC, card_id ASC",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(QueueEntry {
+                card_id: r.get(0)?,
+                level: r.get(1)?,
+                department: r.get(2)?,
+                received_ms: r.get::<_, i64>(3)? as u64,
+                red_flag: r.get(4)?,
+                status: Status::parse(&r.get::<_, String>(5)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn audit(&self, card_id: &str) -> Result<Vec<AuditEntry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT at_ms, actor, action, card_id, detail FROM audit WHERE card_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([card_id], |r| {
+            Ok(AuditEntry {
+                at_ms: r.get::<_, i64>(0)? as u64,
+                actor: r.get(1)?,
+                action: r.get(2)?,
+                card_id: r.get(3)?,
+                detail: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

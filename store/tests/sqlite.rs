@@ -1,0 +1,101 @@
+//! The SQLite store on real files: durability across reopening, idempotent resubmission, the
+//! queue's order, the append-only audit log, and damaged or newer databases.
+
+use std::sync::Arc;
+
+use dialogue::{Engine, InterviewConfig, KnowledgeBase};
+use protocol::ConditionCard;
+use store::{Actor, CardStore, SqliteStore, StoreError, Submitted};
+
+/// Real cards from the engine, one per intake case.
+fn cards(n: usize) -> Vec<ConditionCard> {
+    let kb = Arc::new(KnowledgeBase::embedded().expect("kb"));
+    let engine = Arc::new(Engine::new(kb, InterviewConfig::default()));
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../dialogue/cases/intake_cases.jsonl"))
+            .expect("cases");
+    let cases = dialogue::eval::parse_cases(&text).expect("parse");
+    cases.iter().take(n).map(|c| dialogue::eval::run_case(&engine, c).card.expect("card")).collect()
+}
+
+fn kiosk() -> Actor {
+    Actor::Kiosk("lobby-1".into())
+}
+
+#[test]
+fn a_stored_card_survives_reopening_and_is_never_duplicated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cards.sqlite");
+    let card = cards(1).remove(0);
+    {
+        let mut store = SqliteStore::open(&path).expect("opens");
+        assert_eq!(store.submit(&card, "key-1", &kiosk(), 1_000).expect("submits"), Submitted::New);
+        assert_eq!(store.submit(&card, "key-1", &kiosk(), 2_000).expect("resubmits"), Submitted::Duplicate);
+    }
+    let mut store = SqliteStore::open(&path).expect("reopens");
+    assert_eq!(store.queue().expect("queue").len(), 1, "one card, not two");
+    let stored =
+        store.card(&card.card_id, &Actor::Staff("nurse-li".into()), 3_000).expect("reads").expect("found");
+    assert_eq!(stored.card, card);
+    assert_eq!(stored.version, 1);
+    let audit = store.audit(&card.card_id).expect("audit");
+    let actions: Vec<(&str, &str)> = audit.iter().map(|a| (a.actor.as_str(), a.action.as_str())).collect();
+    assert_eq!(
+        actions,
+        vec![("kiosk:lobby-1", "submit"), ("kiosk:lobby-1", "resubmit"), ("staff:nurse-li", "read")]
+    );
+    // A key reused for another card is refused, not silently accepted.
+    let other = cards(2).remove(1);
+    assert!(matches!(store.submit(&other, "key-1", &kiosk(), 4_000), Err(StoreError::KeyReused { .. })));
+}
+
+#[test]
+fn the_queue_is_ordered_by_level_then_waiting_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = SqliteStore::open(&dir.path().join("cards.sqlite")).expect("opens");
+    let all = cards(140);
+    for (i, card) in all.iter().enumerate() {
+        store.submit(card, &format!("k{i}"), &kiosk(), 10_000 - i as u64 * 10).expect("submits");
+    }
+    let queue = store.queue().expect("queue");
+    assert_eq!(queue.len(), all.len());
+    assert!(queue.iter().any(|e| e.level <= 2) && queue.iter().any(|e| e.level >= 3), "mixed levels");
+    for pair in queue.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        assert!(
+            a.level < b.level || (a.level == b.level && a.received_ms <= b.received_ms),
+            "{a:?} before {b:?}"
+        );
+    }
+}
+
+#[test]
+fn the_audit_log_is_append_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cards.sqlite");
+    let card = cards(1).remove(0);
+    SqliteStore::open(&path).expect("opens").submit(&card, "k", &kiosk(), 1).expect("submits");
+    // Even with direct access to the file, the log cannot be rewritten.
+    let conn = rusqlite::Connection::open(&path).expect("raw open");
+    let err = conn.execute("UPDATE audit SET actor = 'someone-else'", []).expect_err("update refused");
+    assert!(err.to_string().contains("append-only"), "{err}");
+    let err = conn.execute("DELETE FROM audit", []).expect_err("delete refused");
+    assert!(err.to_string().contains("append-only"), "{err}");
+}
+
+#[test]
+fn damaged_and_newer_databases_are_refused_with_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let garbage = dir.path().join("garbage.sqlite");
+    std::fs::write(&garbage, b"this is not a database, just some text that is long enough").expect("write");
+    let err = SqliteStore::open(&garbage).expect_err("garbage").to_string();
+    assert!(err.contains("garbage.sqlite") && err.contains("move it aside"), "{err}");
+
+    let newer = dir.path().join("newer.sqlite");
+    SqliteStore::open(&newer).expect("creates");
+    rusqlite::Connection::open(&newer).expect("raw").pragma_update(None, "user_version", 99).expect("bump");
+    let err = SqliteStore::open(&newer).expect_err("newer").to_string();
+    assert!(err.contains("schema version 99") && err.contains("newer kiosk build"), "{err}");
+    let store = SqliteStore::open(&dir.path().join("fresh.sqlite")).expect("fresh");
+    assert_eq!(store.schema_version().expect("version"), store::SCHEMA_VERSION);
+}
