@@ -7,6 +7,7 @@
 //! enforced by triggers. The schema is versioned; a database from a newer build is refused rather
 //! than misread. Logs carry card ids and counts, never patient text.
 
+pub mod outbox;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,30 @@ pub enum StoreError {
     /// A stored card does not parse (a defect or tampering).
     #[error("stored card {card_id} does not parse: {detail}")]
     BadCard {
+        /// The card.
+        card_id: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The card changed since the editor read it.
+    #[error(
+        "card {card_id} was changed by someone else (now version {current}, you edited version \
+         {expected}); reopen it and make the change again"
+    )]
+    Conflict {
+        /// The card.
+        card_id: String,
+        /// Version the editor saw.
+        expected: u32,
+        /// Version now.
+        current: u32,
+    },
+    /// No such card.
+    #[error("no card {0}")]
+    NotFound(String),
+    /// The change itself is not valid.
+    #[error("invalid change to card {card_id}: {detail}")]
+    InvalidChange {
         /// The card.
         card_id: String,
         /// What is wrong.
@@ -172,6 +197,145 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// A change a nurse makes to a card. Every change needs a reason (kept in the card's version
+/// history), except approving and marking seen.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// Set the pre-triage level (1-4).
+    Level {
+        /// New level.
+        level: u8,
+        /// Why.
+        reason: String,
+    },
+    /// Send to another department.
+    Department {
+        /// New department.
+        department: protocol::Department,
+        /// Why.
+        reason: String,
+    },
+    /// Replace the text of a field: `slot:<slot code>`, `history`, `medications`, `allergies`,
+    /// `hpi`.
+    Field {
+        /// Field id.
+        field: String,
+        /// New text.
+        text: String,
+        /// Why.
+        reason: String,
+    },
+    /// Approve the card.
+    Approve,
+    /// The patient has been seen.
+    Seen,
+}
+
+impl Change {
+    /// Audit wording: what changed, without the patient's words.
+    fn audit_detail(&self) -> String {
+        match self {
+            Self::Level { level, .. } => format!("level -> {level}"),
+            Self::Department { department, .. } => format!("department -> {}", department.code()),
+            Self::Field { field, .. } => format!("field {field} edited"),
+            Self::Approve => "approved".into(),
+            Self::Seen => "marked seen".into(),
+        }
+    }
+
+    fn action(&self) -> &'static str {
+        match self {
+            Self::Level { .. } => "change_level",
+            Self::Department { .. } => "change_department",
+            Self::Field { .. } => "edit",
+            Self::Approve => "approve",
+            Self::Seen => "seen",
+        }
+    }
+
+    fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Level { reason, .. } | Self::Department { reason, .. } | Self::Field { reason, .. } => {
+                Some(reason)
+            }
+            Self::Approve | Self::Seen => None,
+        }
+    }
+
+    /// Applies the change to `card`; the status it leads to, if it changes the status.
+    fn apply(&self, card: &mut ConditionCard, at_ms: u64) -> std::result::Result<Option<Status>, String> {
+        use protocol::{AnswerSource, PatientText, Provenance};
+        let provenance = |field: &str, text: &str| Provenance {
+            turn: 0,
+            question_id: field.to_owned(),
+            answer: PatientText::new(text),
+            at_ms,
+            source: AnswerSource::Staff,
+        };
+        match self {
+            Self::Level { level, .. } => {
+                if !(1..=4).contains(level) {
+                    return Err(format!("level {level} is not 1 to 4"));
+                }
+                card.triage.level = *level;
+            }
+            Self::Department { department, .. } => card.triage.department = *department,
+            Self::Field { field, text, .. } => {
+                let new = PatientText::new(text.clone());
+                let entry = || protocol::HistoryEntry {
+                    text: new.clone(),
+                    denied: false,
+                    provenance: provenance(field, text),
+                };
+                match field.as_str() {
+                    "history" => card.history = Some(entry()),
+                    "medications" => card.medications = Some(entry()),
+                    "allergies" => card.allergies = Some(entry()),
+                    "hpi" => card.hpi = protocol::Bilingual::new(text.clone(), text.clone()),
+                    other => {
+                        let Some(code) = other.strip_prefix("slot:") else {
+                            return Err(format!("unknown field {other:?}"));
+                        };
+                        let Some(slot) = protocol::Slot::ALL.into_iter().find(|s| s.code() == code) else {
+                            return Err(format!("unknown slot {code:?}"));
+                        };
+                        let value =
+                            SlotValue { slot, text: new.clone(), provenance: provenance(field, text) };
+                        value.put(card);
+                    }
+                }
+            }
+            Self::Approve => return Ok(Some(Status::Approved)),
+            Self::Seen => return Ok(Some(Status::Seen)),
+        }
+        Ok(None)
+    }
+}
+
+struct SlotValue {
+    slot: protocol::Slot,
+    text: protocol::PatientText,
+    provenance: protocol::Provenance,
+}
+
+impl SlotValue {
+    fn put(self, card: &mut ConditionCard) {
+        match card.slots.iter_mut().find(|e| e.slot == self.slot) {
+            Some(e) => {
+                e.text = self.text;
+                e.value = None;
+                e.provenance = self.provenance;
+            }
+            None => card.slots.push(protocol::SlotEntry {
+                slot: self.slot,
+                text: self.text,
+                value: None,
+                provenance: self.provenance,
+            }),
+        }
+    }
+}
+
 /// The storage seam: the SQLite store, or another a site needs.
 pub trait CardStore: Send {
     /// Stores `card` under `idempotency_key` unless that key is already stored.
@@ -188,6 +352,16 @@ pub trait CardStore: Send {
     fn queue(&self) -> Result<Vec<QueueEntry>>;
     /// The audit log of `card_id`, oldest first.
     fn audit(&self, card_id: &str) -> Result<Vec<AuditEntry>>;
+    /// A nurse's change to the card at `expected_version`; returns the new version. Refused when
+    /// the card changed since (another nurse), or when a change needing a reason has none.
+    fn change(
+        &mut self,
+        card_id: &str,
+        expected_version: u32,
+        change: &Change,
+        by: &Actor,
+        at_ms: u64,
+    ) -> Result<u32>;
 }
 
 /// The SQLite store.
@@ -340,6 +514,72 @@ impl CardStore for SqliteStore {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn change(
+        &mut self,
+        card_id: &str,
+        expected_version: u32,
+        change: &Change,
+        by: &Actor,
+        at_ms: u64,
+    ) -> Result<u32> {
+        if change.reason().is_some_and(|r| r.trim().is_empty()) {
+            return Err(StoreError::InvalidChange {
+                card_id: card_id.to_owned(),
+                detail: "a reason is required".into(),
+            });
+        }
+        let tx = self.conn.transaction()?;
+        let row: Option<(String, u32)> = tx
+            .query_row("SELECT card_json, version FROM cards WHERE card_id = ?1", [card_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let Some((json, current)) = row else { return Err(StoreError::NotFound(card_id.to_owned())) };
+        if current != expected_version {
+            return Err(StoreError::Conflict {
+                card_id: card_id.to_owned(),
+                expected: expected_version,
+                current,
+            });
+        }
+        let mut card: ConditionCard = serde_json::from_str(&json)
+            .map_err(|e| StoreError::BadCard { card_id: card_id.to_owned(), detail: e.to_string() })?;
+        let status = change
+            .apply(&mut card, at_ms)
+            .map_err(|detail| StoreError::InvalidChange { card_id: card_id.to_owned(), detail })?;
+        let version = current + 1;
+        let json = serde_json::to_string(&card)
+            .map_err(|e| StoreError::BadCard { card_id: card_id.to_owned(), detail: e.to_string() })?;
+        tx.execute(
+            "UPDATE cards SET card_json = ?2, version = ?3, level = ?4, department = ?5,
+                status = COALESCE(?6, status) WHERE card_id = ?1",
+            params![
+                card_id,
+                json,
+                version,
+                card.triage.level,
+                card.triage.department.code(),
+                status.map(Status::code)
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO card_versions (card_id, version, at_ms, actor, card_json, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![card_id, version, at_ms as i64, by.label(), json, change.reason()],
+        )?;
+        Self::log(
+            &tx,
+            at_ms,
+            by,
+            change.action(),
+            card_id,
+            &format!("version {version}: {}", change.audit_detail()),
+        )?;
+        tx.commit()?;
+        tracing::info!(card = %card_id, version, action = change.action(), "card changed");
+        Ok(version)
     }
 
     fn audit(&self, card_id: &str) -> Result<Vec<AuditEntry>> {

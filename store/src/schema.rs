@@ -43,6 +43,8 @@ const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
      CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+    // 2: why each staff version was made.
+    "ALTER TABLE card_versions ADD COLUMN reason TEXT;",
 ];
 
 /// The schema version this build writes.

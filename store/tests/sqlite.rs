@@ -99,3 +99,101 @@ fn damaged_and_newer_databases_are_refused_with_the_fix() {
     let store = SqliteStore::open(&dir.path().join("fresh.sqlite")).expect("fresh");
     assert_eq!(store.schema_version().expect("version"), store::SCHEMA_VERSION);
 }
+
+#[test]
+fn nurse_changes_are_versioned_audited_and_guarded() {
+    use store::{Change, Status};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = SqliteStore::open(&dir.path().join("cards.sqlite")).expect("opens");
+    let card = cards(1).remove(0);
+    store.submit(&card, "k", &kiosk(), 1_000).expect("submits");
+    let nurse = Actor::Staff("nurse-wang".into());
+    let v2 = store
+        .change(&card.card_id, 1, &Change::Level { level: 2, reason: "looks unwell".into() }, &nurse, 2_000)
+        .expect("level changed");
+    assert_eq!(v2, 2);
+    let edit = Change::Field {
+        field: "slot:onset".into(),
+        text: "三天前".into(),
+        reason: "patient clarified".into(),
+    };
+    let v3 = store.change(&card.card_id, 2, &edit, &nurse, 3_000).expect("edited");
+    // A second nurse still looking at version 2 cannot overwrite version 3.
+    let stale = Change::Department { department: protocol::Department::Neurology, reason: "r".into() };
+    let err =
+        store.change(&card.card_id, 2, &stale, &Actor::Staff("nurse-zhao".into()), 3_500).expect_err("stale");
+    assert!(matches!(err, StoreError::Conflict { current: 3, .. }), "{err}");
+    // Changes need a reason; levels are 1 to 4.
+    let err = store
+        .change(&card.card_id, v3, &Change::Level { level: 1, reason: " ".into() }, &nurse, 4_000)
+        .expect_err("no reason");
+    assert!(err.to_string().contains("reason"), "{err}");
+    let err = store
+        .change(&card.card_id, v3, &Change::Level { level: 7, reason: "x".into() }, &nurse, 4_000)
+        .expect_err("bad level");
+    assert!(err.to_string().contains("not 1 to 4"), "{err}");
+    let v4 = store.change(&card.card_id, v3, &Change::Approve, &nurse, 5_000).expect("approved");
+
+    let stored = store.card(&card.card_id, &nurse, 6_000).expect("reads").expect("found");
+    assert_eq!((stored.version, stored.status, stored.card.triage.level), (v4, Status::Approved, 2));
+    let onset = stored.card.slots.iter().find(|s| s.slot == protocol::Slot::Onset).expect("onset");
+    assert_eq!(onset.text.expose(), "三天前");
+    assert_eq!(onset.provenance.source, protocol::AnswerSource::Staff);
+    assert_eq!(store.queue().expect("queue")[0].level, 2);
+
+    let audit = store.audit(&card.card_id).expect("audit");
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, vec!["submit", "change_level", "edit", "approve", "read"]);
+    // The audit log names the field, never the patient's words.
+    assert!(audit.iter().all(|a| !a.detail.contains("三天前")));
+    store.change(&card.card_id, v4, &Change::Seen, &nurse, 7_000).expect("seen");
+    assert!(store.queue().expect("queue").is_empty(), "seen cards leave the queue");
+}
+
+/// Fails every delivery after `ok` successes, like a link that drops.
+struct Flaky {
+    ok: usize,
+    delivered: Vec<String>,
+}
+
+impl store::outbox::Deliver for Flaky {
+    fn deliver(&mut self, card: &ConditionCard, _key: &str) -> Result<(), String> {
+        if self.delivered.len() >= self.ok {
+            return Err("connection refused".into());
+        }
+        self.delivered.push(card.card_id.clone());
+        Ok(())
+    }
+}
+
+#[test]
+fn the_outbox_keeps_cards_until_acknowledged_and_never_duplicates() {
+    use store::outbox::{LocalDelivery, Outbox};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outbox = Outbox::open(&dir.path().join("outbox")).expect("outbox");
+    let all = cards(3);
+    for (i, card) in all.iter().enumerate() {
+        outbox.put(card, 1_000 + i as u64).expect("put");
+    }
+    // A crash mid-write leaves a partial file: reopening clears it, the rest stays.
+    std::fs::write(dir.path().join("outbox/.x.card.json.partial"), b"{").expect("partial");
+    let outbox = Outbox::open(&dir.path().join("outbox")).expect("reopen");
+    assert_eq!(outbox.pending().expect("pending"), 3);
+
+    // The link drops after one card: one delivered (the oldest), two kept.
+    let mut flaky = Flaky { ok: 1, delivered: Vec::new() };
+    let drained = outbox.drain(&mut flaky).expect("drain");
+    assert_eq!((drained.delivered, drained.remaining), (1, 2));
+    assert_eq!(flaky.delivered, vec![all[0].card_id.clone()]);
+    assert_eq!(drained.error.as_deref(), Some("connection refused"));
+
+    // Restored: the rest drains into the store. A card delivered but not yet removed (crash
+    // after the acknowledgement) is delivered again and stored once.
+    outbox.put(&all[0], 999).expect("put again");
+    let mut store = SqliteStore::open(&dir.path().join("cards.sqlite")).expect("store");
+    store.submit(&all[0], &all[0].card_id, &kiosk(), 1).expect("first delivery reached the store");
+    let mut local = LocalDelivery { store: &mut store, kiosk: kiosk(), now_ms: || 5_000 };
+    let drained = outbox.drain(&mut local).expect("drain");
+    assert_eq!((drained.delivered, drained.remaining, drained.error), (3, 0, None));
+    assert_eq!(store.queue().expect("queue").len(), 3, "three cards, none twice");
+}
