@@ -83,6 +83,7 @@ struct RawModels {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     dir: String,
+    retention_days: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +136,8 @@ pub struct Config {
     pub models_dir: PathBuf,
     /// Data directory for cards, outbox, audit log.
     pub data_dir: PathBuf,
+    /// Cards older than this are purged (the audit trail stays).
+    pub retention_days: u32,
     /// Speech-recognition threads.
     pub asr_threads: usize,
     /// Endpointing.
@@ -311,6 +314,14 @@ impl Config {
                 });
             }
         };
+        let retention_days = u32::try_from(raw.store.retention_days)
+            .ok()
+            .filter(|d| (1..=3650).contains(d))
+            .ok_or(ConfigError::Invalid {
+                key: "store.retention_days",
+                problem: format!("is {}", raw.store.retention_days),
+                fix: "use a number of days from 1 to 3650 (the hospital's retention policy)",
+            })?;
         let semantic_threshold = raw.understanding.semantic_threshold;
         if !(0.3..=0.99).contains(&semantic_threshold) {
             return Err(ConfigError::Invalid {
@@ -329,6 +340,7 @@ impl Config {
             default_language,
             models_dir,
             data_dir,
+            retention_days,
             asr_threads,
             endpoint,
             input_device: device(&raw.speech.input_device),
@@ -595,6 +607,9 @@ mod tests {
             ("[speech]\nbarge_in_ms = 50\n", "speech.barge_in_ms"),
             ("[speech]\necho_tail_ms = -1\n", "speech.echo_tail_ms"),
             ("[models]\ndir = \"models\"\n", "models.dir"),
+            ("[store]\nretention_days = 0\n", "store.retention_days"),
+            ("[understanding]\nsemantic = \"bert\"\n", "understanding.semantic"),
+            ("[understanding]\nsemantic_threshold = 1.5\n", "understanding.semantic_threshold"),
             ("[speech]\nasr_thread = 2\n", "asr_thread"),
             ("[speech]\nasr_threads = \"two\"\n", "asr_threads"),
             ("[kiosk\n", "site"),

@@ -42,6 +42,8 @@ pub fn run(
     }
     let engine = Arc::new(engine);
     let mut store = SqliteStore::open(&store_path(&config.data_dir))?;
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    store.purge(now_ms.saturating_sub(u64::from(config.retention_days) * 86_400_000), now_ms)?;
     let kiosk = Actor::Kiosk(config.kiosk_id.clone());
     writeln!(out, "{} — 预问诊 / pre-consultation (text console)", config.hospital_name)?;
     for d in &health.degraded {

@@ -7,6 +7,7 @@
 //! enforced by triggers. The schema is versioned; a database from a newer build is refused rather
 //! than misread. Logs carry card ids and counts, never patient text.
 
+pub mod accounts;
 pub mod outbox;
 mod schema;
 
@@ -396,6 +397,26 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Retention: deletes cards (and their versions) received before `cutoff_ms`; the audit log
+    /// keeps one `purge` record per card (no patient text is in it). Returns how many went.
+    pub fn purge(&mut self, cutoff_ms: u64, at_ms: u64) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let ids: Vec<String> = {
+            let mut stmt = tx.prepare("SELECT card_id FROM cards WHERE received_ms < ?1")?;
+            stmt.query_map([cutoff_ms as i64], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+        };
+        for id in &ids {
+            tx.execute("DELETE FROM card_versions WHERE card_id = ?1", [id])?;
+            tx.execute("DELETE FROM cards WHERE card_id = ?1", [id])?;
+            Self::log(&tx, at_ms, &Actor::System, "purge", id, "retention period over")?;
+        }
+        tx.commit()?;
+        if !ids.is_empty() {
+            tracing::info!(cards = ids.len(), "cards purged after the retention period");
+        }
+        Ok(ids.len())
     }
 
     /// The schema version of the open database.

@@ -45,6 +45,23 @@ const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
     // 2: why each staff version was made.
     "ALTER TABLE card_versions ADD COLUMN reason TEXT;",
+    // 3: staff accounts, their sessions, and kiosk device tokens (hashes only).
+    "CREATE TABLE accounts (
+        name            TEXT PRIMARY KEY,
+        role            TEXT NOT NULL CHECK (role IN ('nurse', 'admin')),
+        password_hash   TEXT NOT NULL,
+        failed_attempts INTEGER NOT NULL DEFAULT 0,
+        locked_until_ms INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        name       TEXT NOT NULL REFERENCES accounts (name),
+        expires_ms INTEGER NOT NULL
+     );
+     CREATE TABLE devices (
+        device_id  TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE
+     );",
 ];
 
 /// The schema version this build writes.

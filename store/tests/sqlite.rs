@@ -197,3 +197,20 @@ fn the_outbox_keeps_cards_until_acknowledged_and_never_duplicates() {
     assert_eq!((drained.delivered, drained.remaining, drained.error), (3, 0, None));
     assert_eq!(store.queue().expect("queue").len(), 3, "three cards, none twice");
 }
+
+#[test]
+fn retention_purges_old_cards_and_keeps_the_audit_trail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = SqliteStore::open(&dir.path().join("cards.sqlite")).expect("opens");
+    let all = cards(3);
+    for (i, card) in all.iter().enumerate() {
+        store.submit(card, &card.card_id, &kiosk(), 1_000 * (i as u64 + 1)).expect("submits");
+    }
+    assert_eq!(store.purge(2_500, 10_000).expect("purges"), 2);
+    let left: Vec<String> = store.queue().expect("queue").into_iter().map(|e| e.card_id).collect();
+    assert_eq!(left, vec![all[2].card_id.clone()]);
+    let nurse = Actor::Staff("n".into());
+    assert!(store.card(&all[0].card_id, &nurse, 11_000).expect("reads").is_none(), "gone");
+    let audit = store.audit(&all[0].card_id).expect("audit");
+    assert_eq!(audit.last().map(|a| a.action.as_str()), Some("purge"));
+}
