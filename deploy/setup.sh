@@ -77,5 +77,7 @@ if [ "${SKIP_MODELS:-0}" != "1" ]; then
     log "installing models (skips files already installed and verified)"
     "$KIOSK_BIN" models install
   fi
+  log "preparing the semantic matcher's phrasing vectors (once; about a minute)"
+  "$KIOSK_BIN" models prepare
 fi
 log "done"

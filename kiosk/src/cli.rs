@@ -124,6 +124,9 @@ pub enum ModelsAction {
     },
     /// List the catalog and what is installed.
     List,
+    /// Precompute what the kiosk would otherwise work out at its first start (the semantic
+    /// matcher's phrasing vectors, cached in the data directory).
+    Prepare,
     /// Download the package files for an offline site into DIR.
     Fetch {
         /// Destination folder.
@@ -190,6 +193,10 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             ModelsAction::List => {
                 crate::models_cmd::list(&config.models_dir, stdout)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            ModelsAction::Prepare => {
+                crate::semantic::prepare(&config, stdout)?;
                 Ok(ExitCode::SUCCESS)
             }
             ModelsAction::Fetch { dir, names } => {

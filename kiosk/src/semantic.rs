@@ -49,6 +49,26 @@ pub fn load_or_warn(config: &Config, kb: &KnowledgeBase) -> Option<Arc<Matcher>>
     }
 }
 
+/// `kiosk models prepare`: builds (or checks) the phrasing cache so the first start is quick.
+pub fn prepare(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
+    let Some(embedder) = load_embedder(config)? else {
+        writeln!(out, "semantic matching is off (understanding.semantic): nothing to prepare")?;
+        return Ok(());
+    };
+    let kb = KnowledgeBase::embedded()?;
+    let started = Instant::now();
+    let m = matcher(config, embedder, &kb)?;
+    writeln!(
+        out,
+        "semantic matcher: {} phrasings {} in {:.1} s (cache: {})",
+        m.n_phrases(),
+        if m.from_cache() { "read from the cache" } else { "embedded and cached" },
+        started.elapsed().as_secs_f64(),
+        config.data_dir.join("embed-cache").display()
+    )?;
+    Ok(())
+}
+
 /// Sentences for the bench: short patient answers in both languages, like the kiosk sees.
 const BENCH_SENTENCES: &[&str] = &[
     "我胸口疼了三天",
