@@ -325,20 +325,6 @@ impl Matcher {
 }
 
 impl Matcher {
-    /// A copy with another acceptance threshold (for calibration).
-    pub fn with_threshold(&self, threshold: f32) -> Self {
-        Self {
-            embedder: Arc::clone(&self.embedder),
-            concepts: self.concepts.clone(),
-            phrases: self.phrases.iter().map(|p| Phrase { concept: p.concept, denies: p.denies }).collect(),
-            vectors: self.vectors.clone(),
-            mean: self.mean.clone(),
-            dim: self.dim,
-            threshold,
-            from_cache: self.from_cache,
-        }
-    }
-
     /// The best concept for `text` with its score, whatever the score (clauses as in matching).
     pub fn best(&self, text: &str, lang: Lang) -> Result<Option<(String, f32)>> {
         Ok(self
