@@ -31,6 +31,19 @@ pub enum Command {
     /// Check configuration and models, print their status, and exit (non-zero if the kiosk could
     /// not start).
     Status,
+    /// Run the station service: kiosks submit cards to it, nurses read them (HTTP; put it behind
+    /// the hospital's TLS terminator or on a closed segment).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8440")]
+        bind: std::net::SocketAddr,
+    },
+    /// Staff accounts and kiosk devices of the station's store.
+    Accounts {
+        /// What to do.
+        #[command(subcommand)]
+        action: AccountsAction,
+    },
     /// Run evaluation cases (JSON lines) through the intake engine with a simulated patient.
     Eval {
         /// Case file, one JSON object per line.
@@ -106,6 +119,24 @@ pub enum BenchKind {
     },
 }
 
+/// `kiosk accounts ...`
+#[derive(Debug, Subcommand)]
+pub enum AccountsAction {
+    /// Create a staff account or set its password (read from standard input).
+    Add {
+        /// Account name.
+        name: String,
+        /// `nurse` or `admin`.
+        #[arg(long, default_value = "nurse")]
+        role: String,
+    },
+    /// Register a kiosk and print its device token (shown once: put it in the kiosk's config).
+    RegisterKiosk {
+        /// The kiosk's id.
+        id: String,
+    },
+}
+
 /// `kiosk models ...`
 #[derive(Debug, Subcommand)]
 pub enum ModelsAction {
@@ -146,6 +177,24 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     let stdout = &mut std::io::stdout().lock();
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => crate::run(&config),
+        Command::Serve { bind } => {
+            let path = crate::console::store_path(&config.data_dir);
+            let running = service::spawn(&path, bind, service::ServiceConfig::default())?;
+            writeln!(
+                stdout,
+                "station service on http://{} (store {}); Ctrl-C stops it",
+                running.addr,
+                path.display()
+            )?;
+            // The service runs on its own thread until the process is stopped.
+            loop {
+                std::thread::park();
+            }
+        }
+        Command::Accounts { action } => {
+            crate::accounts_cmd::run(&config, action, &mut std::io::stdin().lock(), stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status => {
             let catalog = models::Catalog::embedded()?;
             let health = crate::startup::check_models(&config, &catalog)?;

@@ -1,6 +1,7 @@
 //! The pre-consultation kiosk: configuration, start-up checks, session orchestration, user
 //! interface and command line. `main.rs` only sets up logging and calls [`cli::main`].
 
+pub mod accounts_cmd;
 pub mod cli;
 pub mod config;
 pub mod console;

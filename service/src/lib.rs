@@ -1,0 +1,316 @@
+//! The kiosk-to-station service over the card store, and the kiosk's client for it.
+//!
+//! `POST /api/v1/cards` (kiosk device token, `Idempotency-Key`, a JSON card) stores a card once,
+//! however often it is sent; `POST /api/v1/login` signs staff in; `GET /api/v1/queue`,
+//! `GET /api/v1/cards/{id}` and `GET /api/v1/cards/{id}/fhir` need a staff session, and every read
+//! is audited. A kiosk token can only submit. Bad requests get a 4xx with a JSON reason and store
+//! nothing. Plain HTTP on a trusted segment or behind the hospital's TLS terminator for now.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use dialogue::KnowledgeBase;
+use protocol::ConditionCard;
+use serde_json::json;
+use store::accounts::{AuthError, Policy};
+use store::{Actor, CardStore, SqliteStore, StoreError, Submitted};
+
+pub mod client;
+
+/// Service settings.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Staff account rules.
+    pub policy: Policy,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self { max_body_bytes: 256 * 1024, policy: Policy::default() }
+    }
+}
+
+struct AppState {
+    store: Mutex<SqliteStore>,
+    kb: KnowledgeBase,
+    config: ServiceConfig,
+}
+
+type Shared = Arc<AppState>;
+
+/// A 4xx/5xx with a JSON reason.
+struct Failure(StatusCode, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::KeyReused { .. } | StoreError::Conflict { .. } => {
+                Self(StatusCode::CONFLICT, e.to_string())
+            }
+            StoreError::NotFound(_) => Self(StatusCode::NOT_FOUND, e.to_string()),
+            StoreError::InvalidChange { .. } => Self(StatusCode::BAD_REQUEST, e.to_string()),
+            other => {
+                tracing::error!(error = %other, "store failure");
+                Self(StatusCode::INTERNAL_SERVER_ERROR, "the card store failed; see the service log".into())
+            }
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+/// Who is calling: a staff session or a kiosk device.
+fn caller(state: &AppState, headers: &HeaderMap) -> Result<Actor, Failure> {
+    let Some(token) = bearer(headers) else {
+        return Err(Failure(StatusCode::UNAUTHORIZED, "missing `Authorization: Bearer <token>`".into()));
+    };
+    let store =
+        state.store.lock().map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "store lock".into()))?;
+    if let Ok((name, _role)) = store.session(token, now_ms())? {
+        return Ok(Actor::Staff(name));
+    }
+    match store.device(token)? {
+        Ok(kiosk) => Ok(kiosk),
+        Err(_) => Err(Failure(StatusCode::UNAUTHORIZED, "unknown or expired token; sign in again".into())),
+    }
+}
+
+fn staff(state: &AppState, headers: &HeaderMap) -> Result<Actor, Failure> {
+    match caller(state, headers)? {
+        a @ Actor::Staff(_) => Ok(a),
+        _ => Err(Failure(StatusCode::FORBIDDEN, "kiosk tokens can only submit cards".into())),
+    }
+}
+
+fn json_body(headers: &HeaderMap) -> Result<(), Failure> {
+    let ok = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send `Content-Type: application/json`".into()))
+    }
+}
+
+async fn submit(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Failure> {
+    json_body(&headers)?;
+    let kiosk = match caller(&state, &headers)? {
+        k @ Actor::Kiosk(_) => k,
+        _ => {
+            return Err(Failure(
+                StatusCode::FORBIDDEN,
+                "cards are submitted with a kiosk device token".into(),
+            ));
+        }
+    };
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 200)
+        .ok_or_else(|| {
+            Failure(StatusCode::BAD_REQUEST, "missing `Idempotency-Key` header (1-200 characters)".into())
+        })?
+        .to_owned();
+    let card: ConditionCard = serde_json::from_slice(&body)
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, format!("body is not a condition card: {e}")))?;
+    if card.card_id.trim().is_empty() || card.card_id.len() > 200 {
+        return Err(Failure(StatusCode::BAD_REQUEST, "card_id must be 1-200 characters".into()));
+    }
+    let outcome = {
+        let mut store = state
+            .store
+            .lock()
+            .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "store lock".into()))?;
+        store.submit(&card, &key, &kiosk, now_ms())?
+    };
+    let (status, stored) = match outcome {
+        Submitted::New => (StatusCode::CREATED, "new"),
+        Submitted::Duplicate => (StatusCode::OK, "duplicate"),
+    };
+    Ok((status, Json(json!({ "card_id": card.card_id, "stored": stored }))).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct Login {
+    name: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Failure> {
+    json_body(&headers)?;
+    let login: Login = serde_json::from_slice(&body)
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, format!("expected {{\"name\", \"password\"}}: {e}")))?;
+    let mut store =
+        state.store.lock().map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "store lock".into()))?;
+    match store.sign_in(&login.name, &login.password, &state.config.policy, now_ms())? {
+        Ok(session) => {
+            Ok(Json(json!({ "token": session.token, "expires_ms": session.expires_ms })).into_response())
+        }
+        Err(e @ AuthError::Locked { .. }) => Err(Failure(StatusCode::LOCKED, e.to_string())),
+        Err(e) => Err(Failure(StatusCode::UNAUTHORIZED, e.to_string())),
+    }
+}
+
+async fn queue(State(state): State<Shared>, headers: HeaderMap) -> Result<Response, Failure> {
+    staff(&state, &headers)?;
+    let store =
+        state.store.lock().map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "store lock".into()))?;
+    Ok(Json(store.queue()?).into_response())
+}
+
+async fn card(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, Failure> {
+    let who = staff(&state, &headers)?;
+    let mut store =
+        state.store.lock().map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "store lock".into()))?;
+    let stored = store
+        .card(&id, &who, now_ms())?
+        .ok_or_else(|| Failure(StatusCode::NOT_FOUND, format!("no card {id}")))?;
+    Ok(Json(json!({ "version": stored.version, "status": stored.status, "received_ms": stored.received_ms, "card": stored.card }))
+        .into_response())
+}
+
+async fn fhir(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, Failure> {
+    let who = staff(&state, &headers)?;
+    let stored = {
+        let mut store = state
+            .store
+            .lock()
+            .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "store lock".into()))?;
+        store
+            .card(&id, &who, now_ms())?
+            .ok_or_else(|| Failure(StatusCode::NOT_FOUND, format!("no card {id}")))?
+    };
+    let bundle = dialogue::render::fhir::bundle(&stored.card, &state.kb, &[]);
+    Ok(([(header::CONTENT_TYPE, "application/fhir+json")], bundle.to_string()).into_response())
+}
+
+/// The routes over `store`.
+pub fn router(store: SqliteStore, kb: KnowledgeBase, config: ServiceConfig) -> Router {
+    let limit = config.max_body_bytes;
+    let state = Arc::new(AppState { store: Mutex::new(store), kb, config });
+    Router::new()
+        .route("/api/v1/login", post(login))
+        .route("/api/v1/cards", post(submit))
+        .route("/api/v1/queue", get(queue))
+        .route("/api/v1/cards/{id}", get(card))
+        .route("/api/v1/cards/{id}/fhir", get(fhir))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// A running service on its own thread.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound address.
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops the service and waits for it.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// Opens the store at `store_path` and serves it on `bind` (port 0: any free port).
+pub fn spawn(store_path: &Path, bind: SocketAddr, config: ServiceConfig) -> Result<Running, StartError> {
+    let store = SqliteStore::open(store_path)?;
+    let kb = KnowledgeBase::embedded().map_err(|e| StartError::Knowledge(e.to_string()))?;
+    let listener = std::net::TcpListener::bind(bind)?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = router(store, kb, config);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let thread = std::thread::Builder::new().name("service".into()).spawn(move || {
+        runtime.block_on(async move {
+            let listener = match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(error = %e, "service cannot listen");
+                    return;
+                }
+            };
+            let served = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(e) = served.await {
+                tracing::error!(error = %e, "service stopped");
+            }
+        });
+    })?;
+    tracing::info!(%addr, "service listening");
+    Ok(Running { addr, shutdown: Some(tx), thread: Some(thread) })
+}
+
+/// Starting the service failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The socket or runtime.
+    #[error("cannot start the service: {0}")]
+    Io(#[from] std::io::Error),
+    /// The knowledge base (a build defect).
+    #[error("cannot start the service: {0}")]
+    Knowledge(String),
+}

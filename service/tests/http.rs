@@ -1,0 +1,156 @@
+//! The service on loopback with a real SQLite file: a kiosk submits through its outbox, staff sign
+//! in and read; authorisation, bad requests and a service that is down then back.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use dialogue::{Engine, InterviewConfig, KnowledgeBase};
+use protocol::ConditionCard;
+use service::client::HttpDelivery;
+use service::{ServiceConfig, spawn};
+use store::accounts::{Policy, Role};
+use store::outbox::Outbox;
+use store::{Actor, CardStore, SqliteStore};
+
+fn cards(n: usize) -> Vec<ConditionCard> {
+    let kb = Arc::new(KnowledgeBase::embedded().expect("kb"));
+    let engine = Arc::new(Engine::new(kb, InterviewConfig::default()));
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../dialogue/cases/intake_cases.jsonl"))
+            .expect("cases");
+    let cases = dialogue::eval::parse_cases(&text).expect("parse");
+    cases.iter().take(n).map(|c| dialogue::eval::run_case(&engine, c).card.expect("card")).collect()
+}
+
+/// A store with one nurse and one kiosk; returns the kiosk's token.
+fn provision(path: &std::path::Path) -> String {
+    let mut store = SqliteStore::open(path).expect("store");
+    let admin = Actor::Staff("admin".into());
+    store
+        .set_account("nurse-li", Role::Nurse, "correct horse battery", &Policy::default(), &admin, 0)
+        .expect("db")
+        .expect("account");
+    store.register_device("lobby-1", &admin, 0).expect("device")
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+fn login(base: &str) -> String {
+    let mut r = agent()
+        .post(format!("{base}/api/v1/login"))
+        .header("Content-Type", "application/json")
+        .send(r#"{"name":"nurse-li","password":"correct horse battery"}"#)
+        .expect("login");
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value =
+        serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
+    v["token"].as_str().expect("token").to_owned()
+}
+
+fn get(url: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = agent().get(url);
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    let mut r = req.call().expect("request");
+    (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default())
+}
+
+#[test]
+fn kiosk_submits_through_its_outbox_and_staff_read_the_queue() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("station.sqlite");
+    let token = provision(&db);
+    let all = cards(3);
+    // The service is down: the outbox keeps the cards.
+    let outbox = Outbox::open(&dir.path().join("outbox")).expect("outbox");
+    for (i, c) in all.iter().enumerate() {
+        outbox.put(c, i as u64).expect("put");
+    }
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let mut down = HttpDelivery::new(&format!("http://{free}"), &token);
+    let drained = outbox.drain(&mut down).expect("drain");
+    assert_eq!((drained.delivered, drained.remaining), (0, 3));
+    assert!(drained.error.is_some_and(|e| e.contains("cannot reach")));
+
+    // Back up: the outbox drains; a second copy of a delivered card is stored once.
+    let running = spawn(&db, "127.0.0.1:0".parse::<SocketAddr>().expect("addr"), ServiceConfig::default())
+        .expect("serves");
+    let base = format!("http://{}", running.addr);
+    let mut up = HttpDelivery::new(&base, &token);
+    assert_eq!(outbox.drain(&mut up).expect("drain").delivered, 3);
+    outbox.put(&all[0], 99).expect("put again");
+    assert_eq!(outbox.drain(&mut up).expect("drain").delivered, 1);
+
+    let nurse = login(&base);
+    let (status, body) = get(&format!("{base}/api/v1/queue"), Some(&nurse));
+    assert_eq!(status, 200, "{body}");
+    let queue: Vec<serde_json::Value> = serde_json::from_str(&body).expect("queue json");
+    assert_eq!(queue.len(), 3, "no card lost or duplicated");
+    let id = all[1].card_id.clone();
+    let (status, body) = get(&format!("{base}/api/v1/cards/{id}"), Some(&nurse));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["card"]["card_id"], id.as_str());
+    let (status, body) = get(&format!("{base}/api/v1/cards/{id}/fhir"), Some(&nurse));
+    assert_eq!(status, 200);
+    assert!(body.contains("\"resourceType\":\"Bundle\""), "{body}");
+    running.stop();
+
+    // The reads were audited with the nurse's name.
+    let store = SqliteStore::open(&db).expect("store");
+    let audit = store.audit(&id).expect("audit");
+    assert!(audit.iter().any(|a| a.actor == "staff:nurse-li" && a.action == "read"), "{audit:?}");
+    assert!(audit.iter().any(|a| a.actor == "kiosk:lobby-1" && a.action == "submit"));
+}
+
+#[test]
+fn bad_requests_and_wrong_callers_are_refused_and_store_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("station.sqlite");
+    let kiosk = provision(&db);
+    let config = ServiceConfig { max_body_bytes: 64 * 1024, ..ServiceConfig::default() };
+    let running = spawn(&db, "127.0.0.1:0".parse::<SocketAddr>().expect("addr"), config).expect("serves");
+    let base = format!("http://{}", running.addr);
+    let card = serde_json::to_string(&cards(1)[0]).expect("json");
+    let post = |token: Option<&str>, ctype: &str, key: Option<&str>, body: &str| -> u16 {
+        let mut req = agent().post(format!("{base}/api/v1/cards")).header("Content-Type", ctype);
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        req.send(body.as_bytes()).expect("request").status().as_u16()
+    };
+    assert_eq!(post(None, "application/json", Some("k"), &card), 401, "no token");
+    assert_eq!(post(Some("forged"), "application/json", Some("k"), &card), 401, "unknown token");
+    assert_eq!(post(Some(&kiosk), "text/plain", Some("k"), &card), 415, "wrong content type");
+    assert_eq!(post(Some(&kiosk), "application/json", None, &card), 400, "no idempotency key");
+    assert_eq!(post(Some(&kiosk), "application/json", Some("k"), "{\"card_id\": 3"), 400, "corrupt body");
+    assert_eq!(post(Some(&kiosk), "application/json", Some("k"), &"x".repeat(100_000)), 413, "oversized");
+    // A kiosk token cannot read, and nothing was stored by the refused requests.
+    assert_eq!(get(&format!("{base}/api/v1/queue"), Some(&kiosk)).0, 403);
+    assert_eq!(get(&format!("{base}/api/v1/queue"), None).0, 401);
+    let nurse = login(&base);
+    assert_eq!(get(&format!("{base}/api/v1/queue"), Some(&nurse)).1, "[]");
+    // A nurse token cannot submit as a kiosk.
+    assert_eq!(post(Some(&nurse), "application/json", Some("k"), &card), 403);
+    // Wrong passwords lock the account.
+    for _ in 0..5 {
+        let r = agent()
+            .post(format!("{base}/api/v1/login"))
+            .header("Content-Type", "application/json")
+            .send(r#"{"name":"nurse-li","password":"guess"}"#)
+            .expect("login");
+        assert_eq!(r.status().as_u16(), 401);
+    }
+    let r = agent()
+        .post(format!("{base}/api/v1/login"))
+        .header("Content-Type", "application/json")
+        .send(r#"{"name":"nurse-li","password":"correct horse battery"}"#)
+        .expect("login");
+    assert_eq!(r.status().as_u16(), 423, "locked");
+}
