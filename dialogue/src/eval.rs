@@ -17,6 +17,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::interview::{Engine, Input, Phase, Question};
 
+/// The project's intake cases (`dialogue/cases/intake_cases.jsonl`), for calibration and for
+/// tests that need real cards.
+pub const INTAKE_CASES: &str = include_str!("../cases/intake_cases.jsonl");
+
+/// The cards the engine makes for the first `n` intake cases (simulated patient).
+pub fn intake_cards(engine: &Arc<Engine>, n: usize) -> Vec<ConditionCard> {
+    let cases = parse_cases(INTAKE_CASES).unwrap_or_default();
+    cases.iter().take(n).filter_map(|c| run_case(engine, c).card).collect()
+}
+
 /// Safety stop for a runaway interview.
 const MAX_TURNS: usize = 60;
 

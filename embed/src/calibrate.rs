@@ -106,9 +106,6 @@ pub fn parse_off_topic(text: &str) -> Vec<(Lang, String)> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let zh = l.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
-            (if zh { Lang::Zh } else { Lang::En }, l.to_owned())
-        })
+        .map(|l| (crate::matcher::lang_of(l), l.to_owned()))
         .collect()
 }

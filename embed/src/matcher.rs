@@ -432,8 +432,8 @@ pub fn denies(clause: &str, lang: Lang) -> bool {
 }
 
 /// Mandarin when the text has Han characters.
-fn lang_of(text: &str) -> Lang {
-    if text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) { Lang::Zh } else { Lang::En }
+pub fn lang_of(text: &str) -> Lang {
+    if text.chars().any(dialogue::nlu::is_han) { Lang::Zh } else { Lang::En }
 }
 
 /// Mean of row-major vectors.

@@ -9,8 +9,6 @@ use dialogue::{Engine, InterviewConfig, KnowledgeBase};
 
 use crate::config::Config;
 
-/// The intake cases, for calibrating the semantic threshold.
-const INTAKE_CASES: &str = include_str!("../../dialogue/cases/intake_cases.jsonl");
 /// Off-topic sentences, for calibrating the semantic threshold.
 const OFF_TOPIC: &str = include_str!("../../dialogue/cases/off_topic.txt");
 
@@ -60,7 +58,8 @@ pub fn paraphrases(config: &Config, file: &Path, json: bool, out: &mut dyn Write
     let embedder = crate::semantic::load_embedder(config)?
         .context("semantic matching is off in the configuration (understanding.semantic)")?;
     let matcher = crate::semantic::matcher(config, embedder, &kb)?;
-    let intake = dialogue::eval::parse_cases(INTAKE_CASES).context("embedded intake cases")?;
+    let intake =
+        dialogue::eval::parse_cases(dialogue::eval::INTAKE_CASES).context("embedded intake cases")?;
     let off_topic = embed::calibrate::parse_off_topic(OFF_TOPIC);
     let calibration = embed::calibrate::calibrate(&rules, &matcher, &intake, &off_topic)?;
     let rules_report = dialogue::eval::evaluate_paraphrases(&rules, &cases);

@@ -10,12 +10,7 @@ use store::{Actor, CardStore, SqliteStore, StoreError, Submitted};
 /// Real cards from the engine, one per intake case.
 fn cards(n: usize) -> Vec<ConditionCard> {
     let kb = Arc::new(KnowledgeBase::embedded().expect("kb"));
-    let engine = Arc::new(Engine::new(kb, InterviewConfig::default()));
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../dialogue/cases/intake_cases.jsonl"))
-            .expect("cases");
-    let cases = dialogue::eval::parse_cases(&text).expect("parse");
-    cases.iter().take(n).map(|c| dialogue::eval::run_case(&engine, c).card.expect("card")).collect()
+    dialogue::eval::intake_cards(&Arc::new(Engine::new(kb, InterviewConfig::default())), n)
 }
 
 fn kiosk() -> Actor {

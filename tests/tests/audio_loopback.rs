@@ -115,6 +115,26 @@ fn speech_played_through_the_speaker_is_recognised_from_the_microphone() {
     assert!(wer <= 0.15, "WER {wer:.2}: {:?}", t.text.expose());
 }
 
+/// The voice's events until request `id` finishes (or `limit` passes).
+fn events_until_finished(
+    voice: &dyn speech::voice::Speaks,
+    id: u64,
+    limit: Duration,
+) -> Vec<speech::voice::VoiceEvent> {
+    let mut events = Vec::new();
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(e) = voice.events().recv_timeout(Duration::from_millis(200)) {
+            let done = e == speech::voice::VoiceEvent::Finished { id };
+            events.push(e);
+            if done {
+                break;
+            }
+        }
+    }
+    events
+}
+
 #[test]
 fn stopping_the_player_silences_it_at_once() {
     let _card = exclusive();
@@ -163,16 +183,7 @@ fn the_system_voice_speaks_through_the_speaker_and_gates_the_microphone() {
     let captured = record_while(6.0, |_player| {
         std::thread::sleep(Duration::from_millis(300));
         let id = voice.say("Please sit down and rest. A nurse is coming now.", Lang::En, false);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(e) = voice.events().recv_timeout(Duration::from_millis(200)) {
-                let done = e == VoiceEvent::Finished { id };
-                events.push(e);
-                if done {
-                    break;
-                }
-            }
-        }
+        events = events_until_finished(&voice, id, Duration::from_secs(15));
     });
     assert!(matches!(events.first(), Some(VoiceEvent::Started { .. })), "{events:?}");
     assert!(matches!(events.last(), Some(VoiceEvent::Finished { .. })), "{events:?}");
@@ -204,16 +215,7 @@ fn the_kiosk_voice_speaks_mandarin_through_the_speaker() {
     let captured = record_while(7.0, |_player| {
         std::thread::sleep(Duration::from_millis(300));
         let id = voice.say(text, Lang::Zh, false);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(e) = voice.events().recv_timeout(Duration::from_millis(200)) {
-                let done = e == VoiceEvent::Finished { id };
-                events.push(e);
-                if done {
-                    break;
-                }
-            }
-        }
+        events = events_until_finished(voice.as_ref(), id, Duration::from_secs(20));
     });
     assert!(matches!(events.last(), Some(VoiceEvent::Finished { .. })), "{events:?}");
     assert_eq!(gate.try_iter().collect::<Vec<_>>(), vec![GateAction::Close, GateAction::Open]);

@@ -276,7 +276,8 @@ impl Utterance {
     }
 }
 
-fn is_han(c: char) -> bool {
+/// Whether `c` is a Han (Chinese) character.
+pub fn is_han(c: char) -> bool {
     ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c)
 }
 

@@ -322,18 +322,7 @@ fn zero_initial(p: &str) -> Option<(&'static str, &'static str)> {
         "wen" => ("wə", "n"),
         "wang" => ("wa", "ŋ"),
         "weng" => ("wə", "ŋ"),
-        "a" => ("a", ""),
-        "o" => ("o", ""),
-        "e" => ("ɤ", ""),
-        "ai" => ("ai", ""),
-        "ei" => ("ei", ""),
-        "ao" => ("au", ""),
-        "ou" => ("ou", ""),
-        "an" => ("a", "n"),
-        "en" => ("ə", "n"),
-        "ang" => ("a", "ŋ"),
-        "eng" => ("ə", "ŋ"),
-        "er" => ("ɚ", ""),
+        // Bare finals (a, o, e, an, er, ...) are read by `final_ipa` with no initial.
         _ => return None,
     })
 }
