@@ -297,3 +297,78 @@ pub fn read_back(card: &ConditionCard, lang: Lang) -> String {
     }
     parts.join(if zh { "" } else { " " })
 }
+
+/// One line of the card on the read-back screen. Touching it corrects `field` (the ids
+/// [`crate::Input::Correct`] takes); the chief complaint (`field` empty) is changed by telling the
+/// story again, so it has no single field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReviewLine {
+    /// The field a correction goes to, or empty.
+    pub field: String,
+    /// What the line is.
+    pub label: String,
+    /// What the card says.
+    pub value: String,
+}
+
+/// The card as lines for the read-back screen, in the patient's language: the same content as
+/// [`read_back`], each line correctable on its own.
+pub fn review_lines(card: &ConditionCard, lang: Lang) -> Vec<ReviewLine> {
+    let zh = lang == Lang::Zh;
+    let line = |field: &str, zh_label: &str, en_label: &str, value: String| ReviewLine {
+        field: field.to_owned(),
+        label: if zh { zh_label } else { en_label }.to_owned(),
+        value,
+    };
+    let mut lines = Vec::new();
+    let cc = if zh { card.chief_complaint.zh.clone() } else { card.chief_complaint.en.clone() };
+    lines.push(line("", "主要问题", "Main problem", cc));
+    if let Some(age) = card.patient.age {
+        lines.push(line("age", "年龄", "Age", age.describe().get(lang).to_owned()));
+    }
+    if let Some(sex) = card.patient.sex {
+        let value = match (sex, zh) {
+            (Sex::Female, true) => "女",
+            (Sex::Male, true) => "男",
+            (Sex::Female, false) => "Female",
+            (Sex::Male, false) => "Male",
+        };
+        lines.push(line("sex", "性别", "Sex", value.to_owned()));
+    }
+    for (slot, zh_label, en_label) in [
+        (Slot::Onset, "开始时间", "Started"),
+        (Slot::Duration, "持续", "How long"),
+        (Slot::Location, "部位", "Where"),
+        (Slot::Character, "感觉", "What it feels like"),
+        (Slot::Severity, "程度", "How bad (0-10)"),
+    ] {
+        if let Some(text) = slot_text(card, slot, lang) {
+            lines.push(line(&format!("slot:{}", slot.code()), zh_label, en_label, text));
+        }
+    }
+    let main = card.chief_complaint.concept.as_deref();
+    for f in card.findings.iter().filter(|f| Some(f.concept.as_str()) != main) {
+        let value = match (f.present, zh) {
+            (true, true) => "有",
+            (false, true) => "没有",
+            (true, false) => "Yes",
+            (false, false) => "No",
+        };
+        lines.push(line(
+            &format!("finding:{}", f.concept),
+            f.name.get(lang),
+            f.name.get(lang),
+            value.to_owned(),
+        ));
+    }
+    for (field, zh_label, en_label, entry) in [
+        ("history", "既往病史", "Past illnesses", &card.history),
+        ("medications", "在用药物", "Medicines", &card.medications),
+        ("allergies", "过敏", "Allergies", &card.allergies),
+    ] {
+        if let Some(text) = history_text(entry, lang) {
+            lines.push(line(field, zh_label, en_label, text));
+        }
+    }
+    lines
+}

@@ -26,8 +26,15 @@ pub struct Cli {
 /// Sub-commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Start the kiosk.
-    Run,
+    /// Start the kiosk: the touch screen with voice (full screen).
+    Run {
+        /// In a 1280x800 window instead of full screen (testing, screenshots).
+        #[arg(long)]
+        windowed: bool,
+    },
+    /// The text console: the same engine and store over standard input and output, for staff
+    /// checking a site's configuration without a screen.
+    Console,
     /// Check configuration and models, print their status, and exit (non-zero if the kiosk could
     /// not start).
     Status,
@@ -175,8 +182,9 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         config.models_dir = dir;
     }
     let stdout = &mut std::io::stdout().lock();
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Run => crate::run(&config),
+    match cli.command.unwrap_or(Command::Run { windowed: false }) {
+        Command::Run { windowed } => crate::run(&config, windowed),
+        Command::Console => crate::run_console(&config),
         Command::Serve { bind } => {
             let path = crate::console::store_path(&config.data_dir);
             let running = service::spawn(&path, bind, service::ServiceConfig::default())?;

@@ -55,6 +55,16 @@ struct RawConfig {
     store: RawStore,
     speech: RawSpeech,
     understanding: RawUnderstanding,
+    session: RawSession,
+    departments: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSession {
+    inactivity_s: i64,
+    warning_s: i64,
+    handoff_s: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,6 +168,31 @@ pub struct Config {
     pub semantic: SemanticModel,
     /// Similarity at or above which the semantic matcher's concept is accepted.
     pub semantic_threshold: f32,
+    /// Session timeouts.
+    pub timeouts: Timeouts,
+    /// Where each department is, in Mandarin and English (shown and spoken at hand-off).
+    pub locations: std::collections::BTreeMap<protocol::Department, [String; 2]>,
+}
+
+/// Session timeouts (`[session]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Without a touch or a word for this long, the kiosk asks "do you need more time?".
+    pub inactivity: std::time::Duration,
+    /// Time to answer that before everything is wiped (at least 20 s).
+    pub warning: std::time::Duration,
+    /// How long the hand-off screen stays before it is wiped for the next patient.
+    pub handoff: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            inactivity: std::time::Duration::from_secs(90),
+            warning: std::time::Duration::from_secs(30),
+            handoff: std::time::Duration::from_secs(60),
+        }
+    }
 }
 
 /// The sentence-embedding model behind the rules (`understanding.semantic`).
@@ -330,6 +365,45 @@ impl Config {
                 fix: "use a similarity between 0.3 and 0.99 (calibrated default 0.45)",
             });
         }
+        let secs =
+            |value: i64, key: &'static str, range: std::ops::RangeInclusive<i64>, fix: &'static str| {
+                if range.contains(&value) {
+                    Ok(std::time::Duration::from_secs(value as u64))
+                } else {
+                    Err(ConfigError::Invalid { key, problem: format!("is {value}"), fix })
+                }
+            };
+        let timeouts = Timeouts {
+            inactivity: secs(
+                raw.session.inactivity_s,
+                "session.inactivity_s",
+                20..=900,
+                "use 20 to 900 seconds (default 90)",
+            )?,
+            warning: secs(
+                raw.session.warning_s,
+                "session.warning_s",
+                20..=300,
+                "use 20 to 300 seconds: patients need at least 20 s to answer \"need more time?\"",
+            )?,
+            handoff: secs(raw.session.handoff_s, "session.handoff_s", 10..=600, "use 10 to 600 seconds")?,
+        };
+        let mut locations = std::collections::BTreeMap::new();
+        for (code, names) in raw.departments {
+            let Some(department) = protocol::Department::from_code(&code) else {
+                return Err(ConfigError::Invalid {
+                    key: "departments",
+                    problem: format!("names an unknown department {code:?}"),
+                    fix: "use the department codes listed in deploy/kiosk.toml",
+                });
+            };
+            let [zh, en] = <[String; 2]>::try_from(names).map_err(|_| ConfigError::Invalid {
+                key: "departments",
+                problem: format!("entry {code:?} is not [\"中文\", \"English\"]"),
+                fix: "give each department two strings: where it is in Mandarin, then in English",
+            })?;
+            locations.insert(department, [zh, en]);
+        }
         let models_dir =
             resolve_dir(&raw.models.dir, env.models_dir.as_deref(), env, "models", "models.dir")?;
         let data_dir = resolve_dir(&raw.store.dir, env.data_dir.as_deref(), env, "data", "store.dir")?;
@@ -353,6 +427,8 @@ impl Config {
             voice_backend,
             semantic,
             semantic_threshold: semantic_threshold as f32,
+            timeouts,
+            locations,
         })
     }
 }

@@ -11,7 +11,8 @@ use speech::source::{AudioSource as _, MemorySource, Pacing};
 
 use crate::config::Config;
 
-fn recognizer(config: &Config) -> anyhow::Result<Recognizer> {
+/// The installed recognition model with the configured threads.
+pub fn recognizer(config: &Config) -> anyhow::Result<Recognizer> {
     let model_path = Recognizer::default_model_path(&config.models_dir);
     Ok(Recognizer::load(&AsrConfig { model_path, threads: config.asr_threads })?)
 }

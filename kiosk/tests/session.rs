@@ -1,0 +1,226 @@
+//! The session state machine on the real intake engine, driven by transcripts alone (what the
+//! speech worker would deliver), with fake ports: the whole flow can be done by voice.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dialogue::{Engine, InterviewConfig, KnowledgeBase};
+use kiosk::config::Timeouts;
+use kiosk::session::{Alert, ConsentStep, Ports, Screen, Session, SessionConfig, UiAction};
+use protocol::{ConditionCard, Lang, PatientText};
+use speech::asr::Transcript;
+use speech::voice::VoiceEvent;
+use speech::worker::{SpeechCommand, SpeechEvent, TurnTiming};
+
+#[derive(Default)]
+struct FakePorts {
+    said: Vec<(String, bool, bool)>,
+    commands: Vec<SpeechCommand>,
+    alerts: Vec<Alert>,
+    cards: Vec<ConditionCard>,
+    fail_store: bool,
+    next: u64,
+}
+
+impl Ports for FakePorts {
+    fn say(&mut self, text: &str, _lang: Lang, elderly: bool, private: bool) -> u64 {
+        self.said.push((text.to_owned(), elderly, private));
+        self.next += 1;
+        self.next
+    }
+    fn stop_voice(&mut self) {}
+    fn speech(&mut self, command: SpeechCommand) {
+        self.commands.push(command);
+    }
+    fn alert(&mut self, alert: Alert) {
+        self.alerts.push(alert);
+    }
+    fn submit(&mut self, card: &ConditionCard) -> anyhow::Result<String> {
+        anyhow::ensure!(!self.fail_store, "disk full");
+        self.cards.push(card.clone());
+        Ok(format!("A{:03}", self.cards.len()))
+    }
+}
+
+fn session(timeouts: Timeouts) -> (Session, FakePorts, Instant) {
+    let env = kiosk::config::Env { home: Some("/nonexistent".into()), ..kiosk::config::Env::default() };
+    let config = kiosk::config::Config::from_toml(None, "-", &env).expect("defaults");
+    let kb = Arc::new(KnowledgeBase::embedded().expect("kb"));
+    let engine = Arc::new(Engine::new(kb, InterviewConfig::default()));
+    let now = Instant::now();
+    let mut s = Session::new(engine, SessionConfig { timeouts, ..SessionConfig::from_config(&config) }, now);
+    let mut ports = FakePorts::default();
+    s.greet(&mut ports);
+    (s, ports, now)
+}
+
+fn transcript(text: &str) -> SpeechEvent {
+    let t = Transcript {
+        text: PatientText::new(text),
+        lang: Lang::Zh,
+        confidence: 0.9,
+        no_speech_prob: 0.0,
+        audio_s: 2.0,
+        compute_ms: 300,
+        filtered: false,
+    };
+    SpeechEvent::Final(t, TurnTiming { speech_ms: 2000, end_delay_ms: 900, final_latency_ms: 300 })
+}
+
+/// Says `text` after the kiosk has finished speaking.
+fn speak(s: &mut Session, ports: &mut FakePorts, now: Instant, text: &str) {
+    s.on_voice(VoiceEvent::Finished { id: ports.next }, now);
+    s.on_speech(transcript(text), now, ports);
+}
+
+#[test]
+fn a_whole_interview_by_voice_alone_in_mandarin() {
+    let (mut s, mut ports, now) = session(Timeouts::default());
+    assert_eq!(*s.screen(), Screen::Welcome);
+    speak(&mut s, &mut ports, now, "你好，我要看病");
+    assert_eq!(*s.screen(), Screen::Consent(ConsentStep::Ai));
+    speak(&mut s, &mut ports, now, "请再说一遍");
+    assert_eq!(*s.screen(), Screen::Consent(ConsentStep::Ai), "repeat keeps the screen");
+    let (a, b) = (&ports.said[ports.said.len() - 2].0, &ports.said[ports.said.len() - 1].0);
+    assert_eq!(a, b, "the consent notice is said again");
+    speak(&mut s, &mut ports, now, "同意");
+    speak(&mut s, &mut ports, now, "可以，同意");
+    assert_eq!(*s.screen(), Screen::Interview);
+    // Elderly mode on request: slower speech from now on, longer end-of-turn waits.
+    speak(&mut s, &mut ports, now, "说慢一点");
+    assert!(ports.commands.iter().any(|c| matches!(c, SpeechCommand::Elderly(true))));
+    assert!(ports.said.last().is_some_and(|(_, elderly, _)| *elderly));
+    let answers = [
+        "我肚子疼，从昨天晚上开始的",
+        "右下腹",
+        "一阵一阵的绞痛",
+        "六分",
+        "没有",
+        "没有",
+        "没有",
+        "没有",
+        "没有",
+        "三十五岁",
+        "女",
+        "没有",
+        "没有",
+        "没有",
+        "没有",
+        "没有",
+        "没有",
+    ];
+    let mut i = 0;
+    while matches!(s.screen(), Screen::Interview) && i < 40 {
+        let text = answers.get(i).copied().unwrap_or("没有");
+        speak(&mut s, &mut ports, now, text);
+        i += 1;
+    }
+    assert_eq!(*s.screen(), Screen::ReadBack, "{:?}", s.view(now).question);
+    assert!(ports.said.last().is_some_and(|(_, _, private)| *private), "the read-back is private");
+    speak(&mut s, &mut ports, now, "对的");
+    let Screen::Handoff(h) = s.screen().clone() else { panic!("{:?}", s.screen()) };
+    assert_eq!(ports.cards.len(), 1);
+    assert_eq!(h.card_id, ports.cards[0].card_id);
+    assert!(ports.cards[0].chief_complaint.zh.contains("腹"), "{:?}", ports.cards[0].chief_complaint);
+    // Every question was spoken.
+    assert!(ports.said.len() > i);
+}
+
+#[test]
+fn a_red_flag_by_voice_stops_the_interview_and_alerts_staff() {
+    let (mut s, mut ports, now) = session(Timeouts::default());
+    s.on_ui(UiAction::ChooseLanguage(Lang::En), now, &mut ports);
+    speak(&mut s, &mut ports, now, "yes");
+    speak(&mut s, &mut ports, now, "yes I agree");
+    assert_eq!(*s.screen(), Screen::Interview);
+    speak(&mut s, &mut ports, now, "I have crushing chest pain and I'm sweating all over");
+    assert!(matches!(s.screen(), Screen::Emergency { .. }), "{:?}", s.screen());
+    assert!(
+        ports
+            .alerts
+            .iter()
+            .any(|a| matches!(a, Alert::RedFlag { rule_id, level: 1 | 2, .. } if rule_id == "RF-CHEST-ACS")),
+        "{:?}",
+        ports.alerts
+    );
+    assert_eq!(ports.cards.len(), 1, "the emergency card goes to the station");
+}
+
+#[test]
+fn a_card_that_cannot_be_stored_is_never_announced_as_sent() {
+    let (mut s, mut ports, now) = session(Timeouts::default());
+    ports.fail_store = true;
+    s.on_ui(UiAction::ChooseLanguage(Lang::En), now, &mut ports);
+    s.on_ui(UiAction::Consent(true), now, &mut ports);
+    s.on_ui(UiAction::Consent(true), now, &mut ports);
+    let mut n = 0;
+    while *s.screen() == Screen::Interview && n < 40 {
+        speak(&mut s, &mut ports, now, if n == 0 { "I have a sore throat" } else { "no" });
+        n += 1;
+    }
+    speak(&mut s, &mut ports, now, "yes");
+    assert_eq!(*s.screen(), Screen::ReadBack, "still at the read-back");
+    assert!(s.view(now).notice.is_some_and(|n| n.contains("could not be saved")));
+    assert!(ports.alerts.iter().any(|a| matches!(a, Alert::StoreFailed { .. })));
+    // Once the store works again, confirming sends it.
+    ports.fail_store = false;
+    speak(&mut s, &mut ports, now, "yes");
+    assert!(matches!(s.screen(), Screen::Handoff(_)), "{:?}", s.screen());
+}
+
+#[test]
+fn inactivity_asks_then_wipes_everything() {
+    let t = Timeouts {
+        inactivity: Duration::from_secs(60),
+        warning: Duration::from_secs(20),
+        handoff: Duration::from_secs(30),
+    };
+    let (mut s, mut ports, start) = session(t);
+    s.on_ui(UiAction::ChooseLanguage(Lang::Zh), start, &mut ports);
+    s.on_ui(UiAction::Consent(true), start, &mut ports);
+    s.on_ui(UiAction::Consent(true), start, &mut ports);
+    speak(&mut s, &mut ports, start, "我头疼得厉害");
+    assert!(s.holds_patient_data());
+    s.on_voice(VoiceEvent::Finished { id: ports.next }, start);
+    // Not yet.
+    s.tick(start + Duration::from_secs(59), &mut ports);
+    assert!(s.view(start).timeout_left_s.is_none());
+    // "Need more time?", spoken, with at least 20 s to answer.
+    s.tick(start + Duration::from_secs(61), &mut ports);
+    assert_eq!(s.view(start + Duration::from_secs(61)).timeout_left_s, Some(20));
+    assert!(ports.said.last().is_some_and(|(t, _, _)| t.contains("更多时间")));
+    // Answered by voice: the session goes on.
+    s.on_voice(VoiceEvent::Finished { id: ports.next }, start + Duration::from_secs(62));
+    s.on_speech(transcript("需要"), start + Duration::from_secs(65), &mut ports);
+    assert!(s.view(start).timeout_left_s.is_none());
+    assert_eq!(*s.screen(), Screen::Interview);
+    // Later, unanswered: wiped.
+    s.on_voice(VoiceEvent::Finished { id: ports.next }, start + Duration::from_secs(66));
+    s.tick(start + Duration::from_secs(130), &mut ports);
+    s.tick(start + Duration::from_secs(151), &mut ports);
+    assert_eq!(*s.screen(), Screen::Welcome);
+    assert!(!s.holds_patient_data());
+    assert!(s.interview().is_none());
+    assert!(s.view(start).patient_texts().is_empty());
+    assert!(ports.commands.iter().any(|c| matches!(c, SpeechCommand::Reset)));
+    assert!(ports.cards.is_empty(), "nothing was confirmed, nothing stored");
+}
+
+#[test]
+fn the_handoff_is_wiped_for_the_next_patient() {
+    let t = Timeouts { handoff: Duration::from_secs(30), ..Timeouts::default() };
+    let (mut s, mut ports, now) = session(t);
+    s.on_ui(UiAction::ChooseLanguage(Lang::En), now, &mut ports);
+    s.on_ui(UiAction::Consent(true), now, &mut ports);
+    s.on_ui(UiAction::Consent(true), now, &mut ports);
+    let mut n = 0;
+    while *s.screen() == Screen::Interview && n < 40 {
+        speak(&mut s, &mut ports, now, if n == 0 { "I have a rash on my arm" } else { "no" });
+        n += 1;
+    }
+    speak(&mut s, &mut ports, now, "yes that's right");
+    assert!(matches!(s.screen(), Screen::Handoff(_)));
+    s.tick(now + Duration::from_secs(31), &mut ports);
+    assert_eq!(*s.screen(), Screen::Welcome);
+    assert!(!s.holds_patient_data());
+}
