@@ -435,8 +435,8 @@ impl KioskApp {
         });
         ui.horizontal_wrapped(|ui| {
             for (n, face) in FACES.iter().enumerate() {
-                let b = egui::Button::new(RichText::new(format!("{n}\n{face}")).size(sz.body))
-                    .min_size(Vec2::new(sz.button.y, sz.button.y * 1.2));
+                let b = egui::Button::new(RichText::new(format!("{n}\n{face}")).size(sz.question))
+                    .min_size(Vec2::new(sz.button.y * 1.1, sz.button.y * 1.6));
                 if ui.add(b).clicked() {
                     self.send(UiAction::Answer(Touch::Rating(n as u8)));
                 }
@@ -557,8 +557,10 @@ impl KioskApp {
         ui.add_space(8.0);
         ui.horizontal(|ui| {
             let edit = egui::TextEdit::singleline(&mut self.typed)
-                .hint_text(s.get("type_answer"))
+                .hint_text(RichText::new(s.get("type_answer")).size(sz.body).color(color(PALETTE.muted)))
                 .font(egui::FontId::proportional(sz.body))
+                .margin(egui::Margin::same(12))
+                .min_size(Vec2::new(0.0, sz.button.y))
                 .desired_width(ui.available_width() - sz.button.x - 20.0);
             let response = ui.add(edit.char_limit(500));
             response

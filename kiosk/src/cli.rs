@@ -86,6 +86,13 @@ pub enum Command {
         #[arg(long)]
         elderly: bool,
     },
+    /// Walk through every screen in both languages in a real window (needs a display, e.g.
+    /// Xvfb) and save a PNG of each: the pictures in docs/screenshots.
+    Screenshots {
+        /// Folder for the PNGs.
+        #[arg(long, default_value = "docs/screenshots")]
+        out: PathBuf,
+    },
     /// Benchmarks that print numbers.
     Bench {
         /// Which bench.
@@ -103,6 +110,13 @@ pub enum Command {
 /// `kiosk bench ...`
 #[derive(Debug, Subcommand)]
 pub enum BenchKind {
+    /// Whole interviews by voice (a synthesised patient, Mandarin and English) against the real
+    /// kiosk: response latency, cold start, UI frame time, peak memory.
+    Session {
+        /// Rounds of one Mandarin and one English session.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+    },
     /// Sentence-embedding speed: load time, per-sentence latency, throughput, peak memory.
     Embed {
         /// Passes over the bench sentences.
@@ -185,6 +199,12 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command.unwrap_or(Command::Run { windowed: false }) {
         Command::Run { windowed } => crate::run(&config, windowed),
         Command::Console => crate::run_console(&config),
+        Command::Screenshots { out } => {
+            for name in crate::tour::run(&config, &out)? {
+                writeln!(stdout, "{}", out.join(format!("{name}.png")).display())?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve { bind } => {
             let path = crate::console::store_path(&config.data_dir);
             let running = service::spawn(&path, bind, service::ServiceConfig::default())?;
@@ -225,6 +245,10 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                 other => anyhow::bail!("unknown --prompt {other:?}: use plain, clinical or none"),
             };
             crate::speech_cmd::bench(&config, &manifest, !no_stream, full_window, prompt, stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { what: BenchKind::Session { rounds } } => {
+            crate::bench_session::run(&config, rounds, stdout)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { what: BenchKind::Embed { rounds } } => {

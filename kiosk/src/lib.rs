@@ -3,6 +3,7 @@
 
 pub mod accounts_cmd;
 pub mod app;
+pub mod bench_session;
 pub mod cli;
 pub mod config;
 pub mod console;
@@ -11,8 +12,10 @@ pub mod models_cmd;
 pub mod orchestrator;
 pub mod semantic;
 pub mod session;
+pub mod simulate;
 pub mod speech_cmd;
 pub mod startup;
+pub mod tour;
 pub mod window;
 
 use std::process::ExitCode;

@@ -107,6 +107,9 @@ impl Ports for LivePorts<'_> {
     fn stop_voice(&mut self) {
         self.voice.stop();
     }
+    fn warm(&mut self, prompts: Vec<(String, Lang, bool)>) {
+        self.voice.warm(prompts);
+    }
     fn speech(&mut self, command: SpeechCommand) {
         if let Some(s) = self.speech
             && !s.send(command)
@@ -173,6 +176,7 @@ fn run(mut parts: Parts, actions: &Receiver<UiAction>, views: &Sender<Arc<View>>
         };
         parts.session.greet(&mut ports);
     }
+
     loop {
         let mut ports = LivePorts {
             voice: parts.voice.as_ref(),

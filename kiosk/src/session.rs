@@ -36,6 +36,8 @@ pub trait Ports {
     fn stop_voice(&mut self);
     /// A command to the speech worker (if there is one).
     fn speech(&mut self, command: SpeechCommand);
+    /// Prepares fixed prompts in the background while the kiosk is idle; an empty list stops.
+    fn warm(&mut self, prompts: Vec<(String, Lang, bool)>);
     /// Tells staff (station, staff screen, log).
     fn alert(&mut self, alert: Alert);
     /// Stores the card durably (and queues it for the station). Only after `Ok` is the patient
@@ -459,8 +461,40 @@ impl Session {
         }
     }
 
-    /// Greets (spoken) at the welcome screen.
+    /// Every fixed sentence this kiosk says, for the voice to prepare while idle: the screens'
+    /// spoken texts and the engine's questions, in each offered language, at the normal rate
+    /// (last, so they are made first) and the elderly rate.
+    pub fn prompts(&self) -> Vec<(String, Lang, bool)> {
+        let mut out = Vec::new();
+        for elderly in [true, false] {
+            for &lang in &self.config.languages {
+                let s = strings(lang);
+                let days = self.config.retention_days.to_string();
+                let mut texts: Vec<String> = [
+                    "welcome_spoken",
+                    "consent_ai",
+                    "consent_ai_q",
+                    "consent_data_q",
+                    "declined",
+                    "timeout_question",
+                    "staff_called",
+                    "emergency_alerted",
+                    "elderly_spoken",
+                ]
+                .iter()
+                .map(|k| s.get(k).to_owned())
+                .collect();
+                texts.push(s.fill("consent_data", &[("days", &days)]));
+                texts.extend(self.engine.kb.spoken_prompts(lang));
+                out.extend(texts.into_iter().map(|t| (t, lang, elderly)));
+            }
+        }
+        out
+    }
+
+    /// Greets (spoken) at the welcome screen and starts preparing the prompts.
     pub fn greet(&mut self, ports: &mut dyn Ports) {
+        ports.warm(self.prompts());
         ports.speech(SpeechCommand::SetLang(self.lang));
         ports.speech(SpeechCommand::Expect(Expectation::Short));
         let text = strings(self.lang).get("welcome_spoken").to_owned();
@@ -693,6 +727,8 @@ impl Session {
     }
 
     fn choose_language(&mut self, lang: Lang, now: Instant, ports: &mut dyn Ports) {
+        // A patient is here: the cores are for recognition, not for preparing prompts.
+        ports.warm(Vec::new());
         self.lang = lang;
         ports.speech(SpeechCommand::SetLang(lang));
         self.set_screen(Screen::Consent(ConsentStep::Ai), now);
@@ -967,6 +1003,7 @@ impl Session {
         *self = Session::new(Arc::clone(&self.engine), self.config.clone(), now);
         self.generation = generation;
         ports.speech(SpeechCommand::SetLang(self.lang));
+        ports.warm(self.prompts());
     }
 }
 

@@ -29,6 +29,7 @@ impl Ports for FakePorts {
         self.next
     }
     fn stop_voice(&mut self) {}
+    fn warm(&mut self, _prompts: Vec<(String, Lang, bool)>) {}
     fn speech(&mut self, command: SpeechCommand) {
         self.commands.push(command);
     }

@@ -292,6 +292,11 @@ pub trait Speaks: Send + Sync {
     fn stop(&self);
     /// Started / finished / failed, per request.
     fn events(&self) -> &Receiver<VoiceEvent>;
+    /// Prepares these fixed prompts in the background (no-op where nothing is cached); an empty
+    /// list stops preparing.
+    fn warm(&self, prompts: Vec<(String, Lang, bool)>) {
+        let _ = prompts;
+    }
 }
 
 impl Speaks for Voice {
@@ -306,6 +311,9 @@ impl Speaks for Voice {
     }
     fn events(&self) -> &Receiver<VoiceEvent> {
         Voice::events(self)
+    }
+    fn warm(&self, prompts: Vec<(String, Lang, bool)>) {
+        Voice::warm(self, prompts);
     }
 }
 

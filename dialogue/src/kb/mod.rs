@@ -564,6 +564,32 @@ impl KnowledgeBase {
         self.protocol("general").unwrap_or(&self.protocols[0])
     }
 
+    /// Every fixed sentence the kiosk can say in `lang` (questions, symptom questions, slot
+    /// questions), for filling the voice's prompt cache ahead of time.
+    pub fn spoken_prompts(&self, lang: Lang) -> Vec<String> {
+        let q = &self.questions;
+        let mut texts: Vec<&Text> = vec![
+            &q.opening,
+            &q.age,
+            &q.sex,
+            &q.pregnancy,
+            &q.temperature,
+            &q.history,
+            &q.medications,
+            &q.allergies,
+            &q.confirm,
+            &q.repeat_prefix,
+            &q.not_understood,
+        ];
+        texts.extend(q.slots.values());
+        texts.extend(self.protocols.iter().flat_map(|p| p.slot_questions.values()));
+        texts.extend(self.concepts.iter().filter_map(|c| c.ask.as_ref()));
+        let mut out: Vec<String> = texts.into_iter().map(|t| t.get(lang).to_owned()).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Department display name.
     pub fn department_name(&self, department: Department) -> Bilingual {
         self.departments

@@ -29,7 +29,8 @@ pub enum SpeakCommand {
     },
     /// Stop speaking (barge-in, new screen).
     Stop,
-    /// Synthesise these in the background when idle, to fill the cache.
+    /// Synthesise these in the background when idle, to fill the cache. An empty list stops
+    /// warming (a patient has started: the cores are for recognition).
     Warm(Vec<(String, Lang, bool)>),
 }
 
@@ -102,6 +103,14 @@ impl Drop for TtsWorker {
     }
 }
 
+fn set_warm(warm: &mut Vec<(String, Lang, bool)>, list: Vec<(String, Lang, bool)>) {
+    if list.is_empty() {
+        warm.clear();
+    } else {
+        warm.extend(list);
+    }
+}
+
 fn run(synth: &dyn Synthesize, commands: &Receiver<SpeakCommand>, events: &Sender<TtsEvent>) {
     let mut warm: Vec<(String, Lang, bool)> = Vec::new();
     // A command that arrived while speaking and superseded the request in progress.
@@ -128,7 +137,7 @@ fn run(synth: &dyn Synthesize, commands: &Receiver<SpeakCommand>, events: &Sende
             },
         };
         match command {
-            SpeakCommand::Warm(list) => warm.extend(list),
+            SpeakCommand::Warm(list) => set_warm(&mut warm, list),
             SpeakCommand::Stop => {}
             SpeakCommand::Say { id, text, lang, elderly, private } => {
                 let started = Instant::now();
@@ -136,7 +145,7 @@ fn run(synth: &dyn Synthesize, commands: &Receiver<SpeakCommand>, events: &Sende
                 for (i, chunk) in speaking_chunks(&text).into_iter().enumerate() {
                     // A newer request or a stop supersedes this one.
                     match commands.try_recv() {
-                        Ok(SpeakCommand::Warm(list)) => warm.extend(list),
+                        Ok(SpeakCommand::Warm(list)) => set_warm(&mut warm, list),
                         Ok(other) => {
                             pending = Some(other);
                             finished = false;
