@@ -897,7 +897,10 @@ impl Interview {
     }
 
     fn absorb_confirm(&mut self, u: &Utterance, text: &PatientText, provenance: &Provenance) -> bool {
-        let answer = nlu::yes_no(u);
+        let answer = match nlu::yes_no(u) {
+            None if nlu::affirms(u) => Some(YesNo::Yes),
+            a => a,
+        };
         let change = self.detect_change(u);
         if answer == Some(YesNo::Yes) && change.is_none() {
             self.phase = Phase::Complete;

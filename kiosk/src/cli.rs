@@ -117,6 +117,16 @@ pub enum BenchKind {
         #[arg(long, default_value_t = 1)]
         rounds: usize,
     },
+    /// Card hand-off under load: many kiosks submitting through their outboxes to a real station
+    /// service on loopback; cards lost and duplicated (both must be 0), throughput, latency.
+    Store {
+        /// Concurrent kiosks.
+        #[arg(long, default_value_t = 50)]
+        kiosks: usize,
+        /// Cards per kiosk.
+        #[arg(long, default_value_t = 100)]
+        cards: usize,
+    },
     /// Sentence-embedding speed: load time, per-sentence latency, throughput, peak memory.
     Embed {
         /// Passes over the bench sentences.
@@ -249,6 +259,10 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench { what: BenchKind::Session { rounds } } => {
             crate::bench_session::run(&config, rounds, stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { what: BenchKind::Store { kiosks, cards } } => {
+            crate::bench_store::run(kiosks, cards, stdout)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { what: BenchKind::Embed { rounds } } => {

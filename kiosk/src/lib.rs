@@ -4,6 +4,7 @@
 pub mod accounts_cmd;
 pub mod app;
 pub mod bench_session;
+pub mod bench_store;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -287,7 +287,11 @@ impl SimKit {
             volume: 0.9,
         };
         Ok(Self {
-            kiosk_tts: Arc::new(Synthesizer::new(Some(kiosk), config.voice.clone())),
+            // Like the kiosk, the voice keeps its fixed prompts on disk in the data directory.
+            kiosk_tts: Arc::new(
+                Synthesizer::new(Some(kiosk), config.voice.clone())
+                    .with_disk_cache(config.data_dir.join("voice-cache")),
+            ),
             patient_tts: Synthesizer::new(Some(patient), patient_config),
             recognizer: Arc::new(crate::speech_cmd::recognizer(config)?),
             engine: crate::window::engine(config)?,

@@ -114,3 +114,20 @@ fn bad_config_names_the_key() {
         .expect("kiosk runs");
     assert!(output_text(&out).contains("/nonexistent.toml"), "{}", output_text(&out));
 }
+
+#[test]
+fn without_a_display_the_kiosk_says_so_and_names_the_console() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kiosk"))
+        .arg("run")
+        .env("KIOSK_MODELS_DIR", installed_models_dir())
+        .env_remove("KIOSK_CONFIG")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("KIOSK_LOG", "warn")
+        .output()
+        .expect("kiosk runs");
+    let text = output_text(&out);
+    assert!(!out.status.success());
+    assert!(text.contains("no display") && text.contains("kiosk console"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+}

@@ -2,8 +2,9 @@
 //!
 //! `POST /api/v1/cards` (kiosk device token, `Idempotency-Key`, a JSON card) stores a card once,
 //! however often it is sent; `POST /api/v1/login` signs staff in; `GET /api/v1/queue`,
-//! `GET /api/v1/cards/{id}` and `GET /api/v1/cards/{id}/fhir` need a staff session, and every read
-//! is audited. A kiosk token can only submit. Bad requests get a 4xx with a JSON reason and store
+//! `GET /api/v1/cards/{id}`, `GET /api/v1/cards/{id}/fhir`, `POST /api/v1/cards/{id}/changes`
+//! (level, department, field edit with a reason; approve; seen; against the version the nurse saw)
+//! and `GET /api/v1/cards/{id}/audit` need a staff session; every read and change is audited. A kiosk token can only submit. Bad requests get a 4xx with a JSON reason and store
 //! nothing. Plain HTTP on a trusted segment or behind the hospital's TLS terminator for now.
 
 use std::net::SocketAddr;
@@ -19,7 +20,7 @@ use dialogue::KnowledgeBase;
 use protocol::ConditionCard;
 use serde_json::json;
 use store::accounts::{AuthError, Policy};
-use store::{Actor, CardStore, SqliteStore, StoreError, Submitted};
+use store::{Actor, CardStore, Change, SqliteStore, StoreError, Submitted};
 
 pub mod client;
 
@@ -225,6 +226,81 @@ async fn fhir(
     Ok(([(header::CONTENT_TYPE, "application/fhir+json")], bundle.to_string()).into_response())
 }
 
+/// A nurse's change, as sent: `{"expected_version": 2, "change": "level", "level": 2, "reason": "..."}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeRequest {
+    expected_version: u32,
+    change: String,
+    level: Option<u8>,
+    department: Option<String>,
+    field: Option<String>,
+    text: Option<String>,
+    reason: Option<String>,
+}
+
+impl ChangeRequest {
+    fn into_change(self) -> Result<(u32, Change), Failure> {
+        let bad = |m: &str| Failure(StatusCode::BAD_REQUEST, m.to_owned());
+        let reason = || self.reason.clone().filter(|r| !r.trim().is_empty());
+        let change = match self.change.as_str() {
+            "level" => Change::Level {
+                level: self.level.filter(|l| (1..=4).contains(l)).ok_or_else(|| bad("`level` must be 1-4"))?,
+                reason: reason().ok_or_else(|| bad("changing the level needs a `reason`"))?,
+            },
+            "department" => Change::Department {
+                department: self
+                    .department
+                    .as_deref()
+                    .and_then(protocol::Department::from_code)
+                    .ok_or_else(|| bad("`department` must be a department code (e.g. `cardiology`)"))?,
+                reason: reason().ok_or_else(|| bad("changing the department needs a `reason`"))?,
+            },
+            "field" => Change::Field {
+                field: self.field.clone().ok_or_else(|| bad("`field` is missing"))?,
+                text: self.text.clone().ok_or_else(|| bad("`text` is missing"))?,
+                reason: reason().ok_or_else(|| bad("editing a field needs a `reason`"))?,
+            },
+            "approve" => Change::Approve,
+            "seen" => Change::Seen,
+            other => {
+                return Err(bad(&format!(
+                    "unknown change {other:?}: use level, department, field, approve or seen"
+                )));
+            }
+        };
+        Ok((self.expected_version, change))
+    }
+}
+
+async fn change(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, Failure> {
+    let who = staff(&state, &headers)?;
+    json_body(&headers)?;
+    let request: ChangeRequest = serde_json::from_slice(&body)
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, format!("not a change: {e}")))?;
+    let (expected, change) = request.into_change()?;
+    let mut store =
+        state.store.lock().map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "store lock".into()))?;
+    let version = store.change(&id, expected, &change, &who, now_ms())?;
+    Ok(Json(json!({ "version": version })).into_response())
+}
+
+async fn audit(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, Failure> {
+    staff(&state, &headers)?;
+    let store =
+        state.store.lock().map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "store lock".into()))?;
+    Ok(Json(store.audit(&id)?).into_response())
+}
+
 /// The routes over `store`.
 pub fn router(store: SqliteStore, kb: KnowledgeBase, config: ServiceConfig) -> Router {
     let limit = config.max_body_bytes;
@@ -235,6 +311,8 @@ pub fn router(store: SqliteStore, kb: KnowledgeBase, config: ServiceConfig) -> R
         .route("/api/v1/queue", get(queue))
         .route("/api/v1/cards/{id}", get(card))
         .route("/api/v1/cards/{id}/fhir", get(fhir))
+        .route("/api/v1/cards/{id}/changes", post(change))
+        .route("/api/v1/cards/{id}/audit", get(audit))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -149,3 +149,90 @@ fn bad_requests_and_wrong_callers_are_refused_and_store_nothing() {
         .expect("login");
     assert_eq!(r.status().as_u16(), 423, "locked");
 }
+
+fn post_json(url: &str, token: &str, body: &str) -> (u16, String) {
+    let mut r = agent()
+        .post(url)
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .send(body)
+        .expect("request");
+    (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default())
+}
+
+#[test]
+fn a_nurse_edits_a_card_and_the_audit_shows_every_step() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("station.sqlite");
+    let kiosk_token = provision(&db);
+    let card = cards(1).remove(0);
+    let running = spawn(&db, "127.0.0.1:0".parse::<SocketAddr>().expect("addr"), ServiceConfig::default())
+        .expect("serves");
+    let base = format!("http://{}", running.addr);
+    let outbox = Outbox::open(&dir.path().join("outbox")).expect("outbox");
+    outbox.put(&card, 1).expect("put");
+    assert_eq!(outbox.drain(&mut HttpDelivery::new(&base, &kiosk_token)).expect("drain").delivered, 1);
+
+    let nurse = login(&base);
+    let id = &card.card_id;
+    let changes = format!("{base}/api/v1/cards/{id}/changes");
+    // The kiosk cannot change cards.
+    let (status, _) = post_json(&changes, &kiosk_token, r#"{"expected_version":1,"change":"approve"}"#);
+    assert_eq!(status, 403);
+    // A level change without a reason is refused, and changes nothing.
+    let (status, body) = post_json(&changes, &nurse, r#"{"expected_version":1,"change":"level","level":2}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("reason"), "{body}");
+    // With a reason: version 2.
+    let (status, body) = post_json(
+        &changes,
+        &nurse,
+        r#"{"expected_version":1,"change":"level","level":2,"reason":"looks unwell at the desk"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"version\":2"), "{body}");
+    // Another nurse working from version 1 is refused.
+    let (status, _) = post_json(
+        &changes,
+        &nurse,
+        r#"{"expected_version":1,"change":"department","department":"cardiology","reason":"ECG changes"}"#,
+    );
+    assert_eq!(status, 409);
+    let (status, body) = post_json(
+        &changes,
+        &nurse,
+        r#"{"expected_version":2,"change":"department","department":"cardiology","reason":"ECG changes"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_json(&changes, &nurse, r#"{"expected_version":3,"change":"approve"}"#);
+    assert_eq!(status, 200, "{body}");
+    // Unknown changes and malformed bodies get reasons.
+    let (status, body) = post_json(&changes, &nurse, r#"{"expected_version":4,"change":"delete"}"#);
+    assert_eq!(status, 400);
+    assert!(body.contains("unknown change"), "{body}");
+    let (status, _) = post_json(&changes, &nurse, "{not json");
+    assert_eq!(status, 400);
+
+    // The card shows the edits; the audit shows who did what, without patient words.
+    let (status, body) = get(&format!("{base}/api/v1/cards/{id}"), Some(&nurse));
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["version"], 4);
+    assert_eq!(v["card"]["triage"]["level"], 2);
+    assert_eq!(v["card"]["triage"]["department"], "cardiology");
+    let (status, body) = get(&format!("{base}/api/v1/cards/{id}/audit"), Some(&nurse));
+    assert_eq!(status, 200, "{body}");
+    let audit: Vec<serde_json::Value> = serde_json::from_str(&body).expect("json");
+    let actions: Vec<String> = audit
+        .iter()
+        .map(|e| format!("{} {} {}", e["actor"].as_str().unwrap_or(""), e["action"], e["detail"]))
+        .collect();
+    let joined = actions.join("\n");
+    assert!(joined.contains("kiosk:lobby-1") && joined.contains("submit"), "{joined}");
+    assert!(joined.contains("staff:nurse-li") && joined.contains("level -> 2"), "{joined}");
+    assert!(joined.contains("department -> cardiology") && joined.contains("approved"), "{joined}");
+    assert!(!joined.contains("looks unwell"), "reasons are in the version history, not the audit: {joined}");
+    // A kiosk cannot read the audit.
+    assert_eq!(get(&format!("{base}/api/v1/cards/{id}/audit"), Some(&kiosk_token)).0, 403);
+    running.stop();
+}

@@ -83,7 +83,7 @@ fn a_whole_interview_by_voice_in_mandarin() {
     assert!(card.chief_complaint.zh.contains("腹"), "{:?}", card.chief_complaint);
     let age_years = card.patient.age.map(|a| a.days / 365.25);
     assert!(age_years.is_some_and(|y| (34.0..36.5).contains(&y)), "{:?}", card.patient.age);
-    assert_eq!(card.patient.sex, Some(Sex::Female));
+    assert_eq!(card.patient.sex, Some(Sex::Female), "heard {:#?}", report.heard);
     assert!(!report.response_ms.is_empty());
     eprintln!("mandarin: response latency ms {:?}", report.response_ms);
 }
@@ -126,7 +126,7 @@ fn a_whole_interview_by_voice_in_english() {
     assert!(cc.contains("cough") || cc.contains("fever"), "{:?}", card.chief_complaint);
     let age_years = card.patient.age.map(|a| a.days / 365.25);
     assert!(age_years.is_some_and(|y| (41.0..43.5).contains(&y)), "{:?}", card.patient.age);
-    assert_eq!(card.patient.sex, Some(Sex::Male));
+    assert_eq!(card.patient.sex, Some(Sex::Male), "heard {:#?}", report.heard);
     eprintln!("english: response latency ms {:?}", report.response_ms);
 }
 

@@ -763,6 +763,20 @@ fn en_negated(tokens: &[&str], start: usize) -> bool {
     false
 }
 
+/// A confirmation anywhere in the answer ("你对的没错" with a misheard first word, "yes, that's
+/// all correct"), when nothing in it asks for a change.
+pub fn affirms(u: &Utterance) -> bool {
+    let text = u.text();
+    let tokens = u.token_refs();
+    const ZH_NEG: &[&str] = &["不对", "不是", "错了", "不正确", "有错", "要改", "修改", "改一下", "不行"];
+    const EN_NEG: &[&str] = &["no", "not", "wrong", "incorrect", "change", "isnt", "thats not"];
+    const ZH_POS: &[&str] = &["对的", "对", "没错", "正确", "是的", "没问题", "可以"];
+    const EN_POS: &[&str] = &["yes", "yeah", "yep", "right", "correct", "fine"];
+    let negated = ZH_NEG.iter().any(|w| text.contains(w)) || tokens.iter().any(|t| EN_NEG.contains(t));
+    let affirmed = ZH_POS.iter().any(|w| text.contains(w)) || tokens.iter().any(|t| EN_POS.contains(t));
+    affirmed && !negated
+}
+
 /// Yes, no or don't know, from the start of an answer.
 pub fn yes_no(u: &Utterance) -> Option<YesNo> {
     let text = u.text();
@@ -962,7 +976,8 @@ pub fn sex(u: &Utterance, direct: bool) -> Option<Sex> {
         "grandson",
     ];
     let en_f = has(EN_F) || (direct && has(&["she", "her", "f"]));
-    let en_m = has(EN_M) || (direct && has(&["he", "him", "his", "m"]));
+    // "Male." alone is often heard as "Mail." by speech recognition.
+    let en_m = has(EN_M) || (direct && has(&["he", "him", "his", "m", "mail", "males"]));
     match (zh_f || en_f, zh_m || en_m) {
         (true, false) => Some(Sex::Female),
         (false, true) => Some(Sex::Male),
@@ -1431,5 +1446,26 @@ mod tests {
             Some("crushing")
         );
         assert_eq!(timing_words(&Utterance::new("it comes and goes")).as_deref(), Some("comes and goes"));
+    }
+}
+
+#[cfg(test)]
+mod affirm_tests {
+    use super::*;
+
+    #[test]
+    fn confirmations_are_found_anywhere_unless_something_asks_for_a_change() {
+        for yes in ["你对的没错。", "嗯，都对", "Yes, that's all correct.", "that's right"] {
+            assert!(affirms(&Utterance::new(yes)), "{yes}");
+        }
+        for no in ["不对，时间错了", "年龄要改一下", "No, that's wrong.", "not right", "yesterday it started"] {
+            assert!(!affirms(&Utterance::new(no)), "{no}");
+        }
+    }
+
+    #[test]
+    fn a_misheard_male_is_still_male() {
+        assert_eq!(sex(&Utterance::new("Mail."), true), Some(Sex::Male));
+        assert_eq!(sex(&Utterance::new("Female."), true), Some(Sex::Female));
     }
 }
