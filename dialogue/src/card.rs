@@ -231,15 +231,19 @@ fn upper_first(s: &str) -> String {
     c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
 }
 
+/// The fixed first sentence of the read-back (a prompt the voice can prepare ahead).
+pub fn read_back_opening(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "我来复述一下您说的情况。",
+        Lang::En => "Let me read back what you told me.",
+    }
+}
+
 /// The card as the kiosk reads it back: short enough to listen to, everything the nurse will see.
 pub fn read_back(card: &ConditionCard, lang: Lang) -> String {
     let zh = lang == Lang::Zh;
     let mut parts = Vec::new();
-    parts.push(if zh {
-        "我来复述一下您说的情况。".to_owned()
-    } else {
-        "Let me read back what you told me.".to_owned()
-    });
+    parts.push(read_back_opening(lang).to_owned());
     let age = card.patient.age.map(|a| a.describe().get(lang).to_owned());
     let sex = card.patient.sex.map(|s| match (s, zh) {
         (Sex::Female, true) => "女性",

@@ -45,7 +45,8 @@ pub fn run(kiosks: usize, cards_per_kiosk: usize, out: &mut dyn Write) -> anyhow
     let templates = dialogue::eval::intake_cards(&Arc::new(Engine::new(kb, InterviewConfig::default())), 20);
     anyhow::ensure!(!templates.is_empty(), "no template cards");
     let templates = Arc::new(templates);
-    let running = service::spawn(&db, "127.0.0.1:0".parse::<SocketAddr>()?, service::ServiceConfig::default())?;
+    let running =
+        service::spawn(&db, "127.0.0.1:0".parse::<SocketAddr>()?, service::ServiceConfig::default())?;
     let base = format!("http://{}", running.addr);
 
     let start = Instant::now();

@@ -485,6 +485,11 @@ impl Session {
                 .map(|k| s.get(k).to_owned())
                 .collect();
                 texts.push(s.fill("consent_data", &[("days", &days)]));
+                // The fixed first sentences of texts that are otherwise private.
+                texts.push(dialogue::card::read_back_opening(lang).to_owned());
+                if let Some(first) = speech::tts::split_sentences(s.get("handoff_spoken")).first() {
+                    texts.push(first.clone());
+                }
                 texts.extend(self.engine.kb.spoken_prompts(lang));
                 out.extend(texts.into_iter().map(|t| (t, lang, elderly)));
             }

@@ -362,7 +362,7 @@ impl SimKit {
             symptoms: Vec::new(),
             no: s("No."),
             age: s("I'm forty two years old."),
-            sex: s("Male."),
+            sex: s("I am a man."),
             severity: s("About five."),
             duration: s("Three days ago."),
             temperature: s("Thirty eight point five degrees."),

@@ -35,7 +35,10 @@ fn serve(data: &Path, addr: SocketAddr) -> Child {
 }
 
 fn stored(db: &Path) -> Vec<String> {
-    SqliteStore::open(db).and_then(|s| s.queue()).map(|q| q.into_iter().map(|e| e.card_id).collect()).unwrap_or_default()
+    SqliteStore::open(db)
+        .and_then(|s| s.queue())
+        .map(|q| q.into_iter().map(|e| e.card_id).collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -56,15 +59,20 @@ fn killing_the_service_mid_load_loses_and_duplicates_nothing() {
     let addr = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
     let mut server = serve(data.path(), addr);
     let kb = Arc::new(KnowledgeBase::embedded().expect("kb"));
-    let templates = Arc::new(dialogue::eval::intake_cards(&Arc::new(Engine::new(kb, InterviewConfig::default())), 10));
+    let templates =
+        Arc::new(dialogue::eval::intake_cards(&Arc::new(Engine::new(kb, InterviewConfig::default())), 10));
     let failed = Arc::new(AtomicBool::new(false));
     let base = format!("http://{addr}");
     let clients: Vec<_> = tokens
         .into_iter()
         .enumerate()
         .map(|(k, (kiosk, token))| {
-            let (templates, base, dir, failed) =
-                (Arc::clone(&templates), base.clone(), data.path().join(format!("outbox-{k}")), Arc::clone(&failed));
+            let (templates, base, dir, failed) = (
+                Arc::clone(&templates),
+                base.clone(),
+                data.path().join(format!("outbox-{k}")),
+                Arc::clone(&failed),
+            );
             std::thread::spawn(move || {
                 let outbox = Outbox::open(&dir).expect("outbox");
                 let mut http = service::client::HttpDelivery::new(&base, &token);

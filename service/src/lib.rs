@@ -245,7 +245,10 @@ impl ChangeRequest {
         let reason = || self.reason.clone().filter(|r| !r.trim().is_empty());
         let change = match self.change.as_str() {
             "level" => Change::Level {
-                level: self.level.filter(|l| (1..=4).contains(l)).ok_or_else(|| bad("`level` must be 1-4"))?,
+                level: self
+                    .level
+                    .filter(|l| (1..=4).contains(l))
+                    .ok_or_else(|| bad("`level` must be 1-4"))?,
                 reason: reason().ok_or_else(|| bad("changing the level needs a `reason`"))?,
             },
             "department" => Change::Department {

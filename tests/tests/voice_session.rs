@@ -99,7 +99,7 @@ fn a_whole_interview_by_voice_in_english() {
         symptoms: Vec::new(),
         no: s("No."),
         age: s("I'm forty two years old."),
-        sex: s("Male."),
+        sex: s("I am a man."),
         severity: s("About five."),
         duration: s("Three days ago."),
         temperature: s("Thirty eight point five degrees."),

@@ -1458,7 +1458,8 @@ mod affirm_tests {
         for yes in ["你对的没错。", "嗯，都对", "Yes, that's all correct.", "that's right"] {
             assert!(affirms(&Utterance::new(yes)), "{yes}");
         }
-        for no in ["不对，时间错了", "年龄要改一下", "No, that's wrong.", "not right", "yesterday it started"] {
+        for no in ["不对，时间错了", "年龄要改一下", "No, that's wrong.", "not right", "yesterday it started"]
+        {
             assert!(!affirms(&Utterance::new(no)), "{no}");
         }
     }

@@ -137,6 +137,12 @@ impl Synthesize for Synthesizer {
 
     fn private_sentence(&self, text: &str, lang: Lang, elderly: bool) -> Result<Pcm, TtsError> {
         let speed = if elderly { self.config.elderly_speed } else { self.config.speed };
+        // A fixed sentence inside a private text ("Let me read back what you told me.") may come
+        // from the cache of prompts; nothing private is ever put into it.
+        let key = (text.to_owned(), lang, speed.to_bits());
+        if let Some(pcm) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(pcm);
+        }
         self.synthesize(text, lang, speed)
     }
 }
