@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use kiosk::session::Screen;
 use kiosk::simulate::{Script, SimKit};
-use protocol::{Lang, Sex};
+use protocol::Sex;
 
 fn config(data: &std::path::Path) -> kiosk::config::Config {
     let env = kiosk::config::Env {
@@ -43,25 +43,7 @@ fn s(text: &str) -> String {
 }
 
 fn mandarin(opening: Vec<String>) -> Script {
-    Script {
-        lang: Lang::Zh,
-        opening,
-        pause_ms: 0,
-        symptoms: Vec::new(),
-        no: s("没有。"),
-        age: s("我今年三十五岁。"),
-        sex: s("女的。"),
-        severity: s("大概六分。"),
-        duration: s("昨天晚上开始的。"),
-        temperature: s("没有量过。"),
-        history: s("没有。"),
-        confirm: s("对的，没错。"),
-        hello: s("你好，我说中文。"),
-        agree: s("我同意。"),
-        ask_elderly: None,
-        ask_repeat: None,
-        slow: false,
-    }
+    Script { opening, ..SimKit::mandarin_script() }
 }
 
 #[test]
@@ -92,25 +74,7 @@ fn a_whole_interview_by_voice_in_mandarin() {
 fn a_whole_interview_by_voice_in_english() {
     let _one = exclusive();
     let data = tempfile::tempdir().expect("tempdir");
-    let script = Script {
-        lang: Lang::En,
-        opening: vec![s("I've had a bad cough and a fever for three days.")],
-        pause_ms: 0,
-        symptoms: Vec::new(),
-        no: s("No."),
-        age: s("I'm forty two years old."),
-        sex: s("I am a man."),
-        severity: s("About five."),
-        duration: s("Three days ago."),
-        temperature: s("Thirty eight point five degrees."),
-        history: s("None."),
-        confirm: s("Yes, that's right."),
-        hello: s("Hello, English please."),
-        agree: s("Yes, I agree."),
-        ask_elderly: None,
-        ask_repeat: None,
-        slow: false,
-    };
+    let script = SimKit::english_script();
     let report = kit()
         .run(&config(data.path()), &script, SPEAKER_SPEED, Duration::from_secs(300), None)
         .expect("session runs");
