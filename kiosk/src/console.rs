@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use dialogue::{Engine, Input, InterviewConfig, KnowledgeBase, Phase};
+use dialogue::{Input, Phase};
 use protocol::{Lang, PatientText};
 
 use store::{Actor, CardStore, SqliteStore};
@@ -32,15 +32,8 @@ pub fn run(
     input: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let kb = Arc::new(KnowledgeBase::embedded()?);
-    let mut engine = Engine::new(
-        kb.clone(),
-        InterviewConfig { kiosk_id: config.kiosk_id.clone(), ..InterviewConfig::default() },
-    );
-    if let Some(m) = crate::semantic::load_or_warn(config, &kb) {
-        engine = engine.with_semantic(m);
-    }
-    let engine = Arc::new(engine);
+    let engine = crate::window::engine(config)?;
+    let kb = Arc::clone(&engine.kb);
     let mut store = SqliteStore::open(&store_path(&config.data_dir))?;
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     store.purge(now_ms.saturating_sub(u64::from(config.retention_days) * 86_400_000), now_ms)?;
