@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use kiosk::session::Screen;
-use kiosk::simulate::{Script, SimKit};
+use kiosk::simulate::{Script, SimKit, SimReport};
+use protocol::ConditionCard;
 use protocol::Sex;
 
 fn config(data: &std::path::Path) -> kiosk::config::Config {
@@ -42,17 +43,12 @@ fn s(text: &str) -> String {
     text.to_owned()
 }
 
-fn mandarin(opening: Vec<String>) -> Script {
-    Script { opening, ..SimKit::mandarin_script() }
-}
-
-#[test]
-fn a_whole_interview_by_voice_in_mandarin() {
+/// Runs `script` (one session at a time) and checks it reached the hand-off with a stored card.
+fn run_to_handoff(script: &Script, limit_s: u64) -> (SimReport, ConditionCard) {
     let _one = exclusive();
     let data = tempfile::tempdir().expect("tempdir");
-    let script = mandarin(vec![s("我肚子疼，从昨天晚上开始一直疼。")]);
-    let report = kit()
-        .run(&config(data.path()), &script, SPEAKER_SPEED, Duration::from_secs(300), None)
+    let mut report = kit()
+        .run(&config(data.path()), script, SPEAKER_SPEED, Duration::from_secs(limit_s), None)
         .expect("session runs");
     assert!(
         matches!(report.screen, Screen::Handoff(_)),
@@ -61,7 +57,18 @@ fn a_whole_interview_by_voice_in_mandarin() {
         report.kiosk_said,
         report.heard
     );
-    let card = report.card.expect("the card is stored");
+    let card = report.card.take().expect("the card is stored");
+    (report, card)
+}
+
+fn mandarin(opening: Vec<String>) -> Script {
+    Script { opening, ..SimKit::mandarin_script() }
+}
+
+#[test]
+fn a_whole_interview_by_voice_in_mandarin() {
+    let script = mandarin(vec![s("我肚子疼，从昨天晚上开始一直疼。")]);
+    let (report, card) = run_to_handoff(&script, 300);
     assert!(card.chief_complaint.zh.contains("腹"), "{:?}", card.chief_complaint);
     let age_years = card.patient.age.map(|a| a.days / 365.25);
     assert!(age_years.is_some_and(|y| (34.0..36.5).contains(&y)), "{:?}", card.patient.age);
@@ -72,20 +79,8 @@ fn a_whole_interview_by_voice_in_mandarin() {
 
 #[test]
 fn a_whole_interview_by_voice_in_english() {
-    let _one = exclusive();
-    let data = tempfile::tempdir().expect("tempdir");
     let script = SimKit::english_script();
-    let report = kit()
-        .run(&config(data.path()), &script, SPEAKER_SPEED, Duration::from_secs(300), None)
-        .expect("session runs");
-    assert!(
-        matches!(report.screen, Screen::Handoff(_)),
-        "ended at {:?}; kiosk said {:#?}; heard {:#?}",
-        report.screen,
-        report.kiosk_said,
-        report.heard
-    );
-    let card = report.card.expect("the card is stored");
+    let (report, card) = run_to_handoff(&script, 300);
     let cc = card.chief_complaint.en.to_lowercase();
     assert!(cc.contains("cough") || cc.contains("fever"), "{:?}", card.chief_complaint);
     let age_years = card.patient.age.map(|a| a.days / 365.25);
@@ -96,31 +91,19 @@ fn a_whole_interview_by_voice_in_english() {
 
 #[test]
 fn an_elderly_patient_speaking_slowly_with_pauses_finishes_by_voice() {
-    let _one = exclusive();
-    let data = tempfile::tempdir().expect("tempdir");
     let mut script = mandarin(vec![s("我头疼，"), s("已经三天了。")]);
     script.pause_ms = 1_500;
     script.slow = true;
     script.duration = s("三天前开始的。");
     script.ask_elderly = Some(s("请说慢一点。"));
     script.ask_repeat = Some(s("请再说一遍。"));
-    let report = kit()
-        .run(&config(data.path()), &script, SPEAKER_SPEED, Duration::from_secs(360), None)
-        .expect("session runs");
-    assert!(
-        matches!(report.screen, Screen::Handoff(_)),
-        "ended at {:?}; kiosk said {:#?}; heard {:#?}",
-        report.screen,
-        report.kiosk_said,
-        report.heard
-    );
+    let (report, card) = run_to_handoff(&script, 360);
     assert!(report.elderly, "elderly mode was switched on by voice");
     assert!(
         report.kiosk_said.iter().any(|t| t.contains("我再说一遍")),
         "the question was repeated: {:#?}",
         report.kiosk_said
     );
-    let card = report.card.expect("the card is stored");
     assert!(card.chief_complaint.zh.contains("头痛"), "{:?}", card.chief_complaint);
     // The opening story was one turn despite the 1.5 s pause inside it.
     let opening: Vec<String> = card
