@@ -29,8 +29,8 @@ pub enum SpeakCommand {
     },
     /// Stop speaking (barge-in, new screen).
     Stop,
-    /// Synthesise these in the background when idle, to fill the cache. An empty list stops
-    /// warming (a patient has started: the cores are for recognition).
+    /// Synthesise these in the background when idle, to fill the cache; replaces any list still
+    /// pending. An empty list stops warming (a patient has started: the cores are for recognition).
     Warm(Vec<(String, Lang, bool)>),
 }
 
@@ -103,12 +103,10 @@ impl Drop for TtsWorker {
     }
 }
 
+/// The newest list replaces what is still pending (the session sends the whole list at every
+/// wipe; an empty one stops warming).
 fn set_warm(warm: &mut Vec<(String, Lang, bool)>, list: Vec<(String, Lang, bool)>) {
-    if list.is_empty() {
-        warm.clear();
-    } else {
-        warm.extend(list);
-    }
+    *warm = list;
 }
 
 fn run(synth: &dyn Synthesize, commands: &Receiver<SpeakCommand>, events: &Sender<TtsEvent>) {
