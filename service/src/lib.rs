@@ -4,14 +4,18 @@
 //! however often it is sent; `POST /api/v1/login` signs staff in; `GET /api/v1/queue`,
 //! `GET /api/v1/cards/{id}`, `GET /api/v1/cards/{id}/fhir`, `POST /api/v1/cards/{id}/changes`
 //! (level, department, field edit with a reason; approve; seen; against the version the nurse saw)
-//! and `GET /api/v1/cards/{id}/audit` need a staff session; every read and change is audited. A kiosk token can only submit. Bad requests get a 4xx with a JSON reason and store
-//! nothing. Plain HTTP on a trusted segment or behind the hospital's TLS terminator for now.
+//! and `GET /api/v1/cards/{id}/audit` need a staff session; every read and change is audited. A kiosk
+//! token can only submit cards and raise alerts (`POST /api/v1/alerts`); staff list open alerts
+//! (`GET /api/v1/alerts`), acknowledge them (`POST /api/v1/alerts/{seq}/ack`) and wait for news
+//! with `GET /api/v1/events?after=N` (a long poll that answers as soon as a card or an alert
+//! arrives or changes, so a red flag reaches the station within a round trip). Bad requests get a
+//! 4xx with a JSON reason and store nothing. Plain HTTP on a trusted segment or behind the hospital's TLS terminator for now.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,6 +24,7 @@ use dialogue::KnowledgeBase;
 use protocol::ConditionCard;
 use serde_json::json;
 use store::accounts::{AuthError, Policy};
+use store::alerts::NewAlert;
 use store::{Actor, CardStore, Change, SqliteStore, StoreError, Submitted};
 
 pub mod client;
@@ -43,7 +48,22 @@ struct AppState {
     store: Mutex<SqliteStore>,
     kb: KnowledgeBase,
     config: ServiceConfig,
+    /// Bumped after every new card, change, alert and acknowledgement; `events` waits on it.
+    changes: tokio::sync::watch::Sender<u64>,
 }
+
+impl AppState {
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, SqliteStore>, Failure> {
+        self.store.lock().map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "store lock".into()))
+    }
+}
+
+/// Longest a long poll waits.
+const MAX_WAIT_S: u64 = 30;
 
 type Shared = Arc<AppState>;
 
@@ -62,7 +82,7 @@ impl From<StoreError> for Failure {
             StoreError::KeyReused { .. } | StoreError::Conflict { .. } => {
                 Self(StatusCode::CONFLICT, e.to_string())
             }
-            StoreError::NotFound(_) => Self(StatusCode::NOT_FOUND, e.to_string()),
+            StoreError::NotFound(_) | StoreError::NoAlert(_) => Self(StatusCode::NOT_FOUND, e.to_string()),
             StoreError::InvalidChange { .. } => Self(StatusCode::BAD_REQUEST, e.to_string()),
             other => {
                 tracing::error!(error = %other, "store failure");
@@ -154,7 +174,10 @@ async fn submit(
         store.submit(&card, &key, &kiosk, now_ms())?
     };
     let (status, stored) = match outcome {
-        Submitted::New => (StatusCode::CREATED, "new"),
+        Submitted::New => {
+            state.changed();
+            (StatusCode::CREATED, "new")
+        }
         Submitted::Duplicate => (StatusCode::OK, "duplicate"),
     };
     Ok((status, Json(json!({ "card_id": card.card_id, "stored": stored }))).into_response())
@@ -290,7 +313,77 @@ async fn change(
     let mut store =
         state.store.lock().map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "store lock".into()))?;
     let version = store.change(&id, expected, &change, &who, now_ms())?;
+    drop(store);
+    state.changed();
     Ok(Json(json!({ "version": version })).into_response())
+}
+
+async fn logout(State(state): State<Shared>, headers: HeaderMap) -> Result<Response, Failure> {
+    staff(&state, &headers)?;
+    let token = bearer(&headers).unwrap_or_default().to_owned();
+    state.lock()?.sign_out(&token)?;
+    Ok(Json(json!({ "signed_out": true })).into_response())
+}
+
+async fn raise_alert(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Failure> {
+    json_body(&headers)?;
+    let kiosk = match caller(&state, &headers)? {
+        k @ Actor::Kiosk(_) => k,
+        _ => {
+            return Err(Failure(StatusCode::FORBIDDEN, "alerts are raised with a kiosk device token".into()));
+        }
+    };
+    let alert: NewAlert = serde_json::from_slice(&body)
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, format!("body is not an alert: {e}")))?;
+    alert.check().map_err(|reason| Failure(StatusCode::BAD_REQUEST, reason))?;
+    let seq = state.lock()?.raise_alert(&alert, &kiosk, now_ms())?;
+    state.changed();
+    Ok((StatusCode::CREATED, Json(json!({ "seq": seq }))).into_response())
+}
+
+async fn alerts(State(state): State<Shared>, headers: HeaderMap) -> Result<Response, Failure> {
+    staff(&state, &headers)?;
+    Ok(Json(state.lock()?.open_alerts()?).into_response())
+}
+
+async fn ack_alert(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(seq): UrlPath<u64>,
+) -> Result<Response, Failure> {
+    let who = staff(&state, &headers)?;
+    state.lock()?.ack_alert(seq, &who, now_ms())?;
+    state.changed();
+    Ok(Json(json!({ "acknowledged": seq })).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct EventsQuery {
+    /// The change number the caller has seen.
+    after: Option<u64>,
+    /// Seconds to wait for a change (at most 30).
+    wait_s: Option<u64>,
+}
+
+/// Long poll: answers `{"seq": N}` as soon as the change number differs from `after`, or after
+/// `wait_s` seconds. The number starts from the clock, so a restarted service never repeats one.
+async fn events(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<EventsQuery>,
+) -> Result<Response, Failure> {
+    staff(&state, &headers)?;
+    let mut rx = state.changes.subscribe();
+    let wait = std::time::Duration::from_secs(query.wait_s.unwrap_or(20).min(MAX_WAIT_S));
+    if query.after.is_some_and(|after| *rx.borrow_and_update() == after) {
+        let _ = tokio::time::timeout(wait, rx.changed()).await;
+    }
+    let seq = *rx.borrow();
+    Ok(Json(json!({ "seq": seq })).into_response())
 }
 
 async fn audit(
@@ -307,7 +400,8 @@ async fn audit(
 /// The routes over `store`.
 pub fn router(store: SqliteStore, kb: KnowledgeBase, config: ServiceConfig) -> Router {
     let limit = config.max_body_bytes;
-    let state = Arc::new(AppState { store: Mutex::new(store), kb, config });
+    let (changes, _) = tokio::sync::watch::channel(now_ms());
+    let state = Arc::new(AppState { store: Mutex::new(store), kb, config, changes });
     Router::new()
         .route("/api/v1/login", post(login))
         .route("/api/v1/cards", post(submit))
@@ -316,6 +410,10 @@ pub fn router(store: SqliteStore, kb: KnowledgeBase, config: ServiceConfig) -> R
         .route("/api/v1/cards/{id}/fhir", get(fhir))
         .route("/api/v1/cards/{id}/changes", post(change))
         .route("/api/v1/cards/{id}/audit", get(audit))
+        .route("/api/v1/logout", post(logout))
+        .route("/api/v1/alerts", post(raise_alert).get(alerts))
+        .route("/api/v1/alerts/{seq}/ack", post(ack_alert))
+        .route("/api/v1/events", get(events))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -236,3 +236,69 @@ fn a_nurse_edits_a_card_and_the_audit_shows_every_step() {
     assert_eq!(get(&format!("{base}/api/v1/cards/{id}/audit"), Some(&kiosk_token)).0, 403);
     running.stop();
 }
+
+#[test]
+fn a_red_flag_alert_reaches_a_waiting_station_at_once_and_is_acknowledged() {
+    use service::client::{ApiError, StationClient};
+    use store::alerts::{AlertKind, NewAlert};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("station.sqlite");
+    let token = provision(&db);
+    let running = spawn(&db, "127.0.0.1:0".parse::<SocketAddr>().expect("addr"), ServiceConfig::default())
+        .expect("serves");
+    let base = format!("http://{}", running.addr);
+
+    let mut nurse = StationClient::new(&base);
+    assert!(matches!(
+        nurse.sign_in("nurse-li", "wrong password"),
+        Err(ApiError::Refused { status: 401, .. })
+    ));
+    nurse.sign_in("nurse-li", "correct horse battery").expect("sign in");
+    let seen = nurse.wait_for_change(None, 0).expect("events");
+
+    // The station waits; a kiosk raises a red flag; the wait ends with the news.
+    let poller = nurse.clone();
+    let waiting = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let changed = poller.wait_for_change(Some(seen), 20).expect("long poll");
+        (changed, started.elapsed())
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let alert = NewAlert {
+        key: "lobby-1-1".into(),
+        kind: AlertKind::RedFlag,
+        card_id: Some("card-x".into()),
+        level: Some(1),
+        detail: "rf.stroke".into(),
+    };
+    let mut kiosk = HttpDelivery::new(&base, &token);
+    kiosk.alert(&alert).expect("raised");
+    kiosk.alert(&alert).expect("resent");
+    let (changed, waited) = waiting.join().expect("poller");
+    assert_ne!(changed, seen);
+    assert!(waited.as_secs() < 15, "the long poll should answer when the alert arrives, not at its timeout");
+
+    let open = nurse.alerts().expect("alerts");
+    assert_eq!(open.len(), 1, "a resent alert is one alert");
+    assert_eq!((open[0].kind, open[0].detail.as_str()), (AlertKind::RedFlag, "rf.stroke"));
+
+    // A kiosk cannot read alerts; a nurse cannot raise them; a malformed alert is refused.
+    assert_eq!(get(&format!("{base}/api/v1/alerts"), Some(&token)).0, 403);
+    let body = serde_json::to_string(&alert).expect("json");
+    let nurse_token = login(&base);
+    assert_eq!(post_json(&format!("{base}/api/v1/alerts"), &nurse_token, &body).0, 403);
+    assert_eq!(post_json(&format!("{base}/api/v1/alerts"), &token, r#"{"key":"k","kind":"fire"}"#).0, 400);
+    assert_eq!(post_json(&format!("{base}/api/v1/alerts"), &token, r#"{"key":"","kind":"red_flag"}"#).0, 400);
+
+    nurse.acknowledge(open[0].seq).expect("ack");
+    assert!(nurse.alerts().expect("alerts").is_empty());
+    assert!(matches!(nurse.acknowledge(9999), Err(ApiError::Refused { status: 404, .. })));
+    let audit = nurse.audit("card-x").expect("audit");
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["alert", "ack_alert"]);
+
+    // Signing out ends the session at the service.
+    let mut out = nurse.clone();
+    out.sign_out().expect("sign out");
+    assert_eq!(nurse.queue().unwrap_err(), ApiError::SignedOut);
+}

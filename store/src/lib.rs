@@ -8,6 +8,7 @@
 //! than misread. Logs carry card ids and counts, never patient text.
 
 pub mod accounts;
+pub mod alerts;
 pub mod outbox;
 mod schema;
 
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use protocol::ConditionCard;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use schema::SCHEMA_VERSION;
 
@@ -72,6 +73,9 @@ pub enum StoreError {
     /// No such card.
     #[error("no card {0}")]
     NotFound(String),
+    /// No such alert.
+    #[error("no alert {0}")]
+    NoAlert(u64),
     /// The change itself is not valid.
     #[error("invalid change to card {card_id}: {detail}")]
     InvalidChange {
@@ -105,7 +109,8 @@ pub enum Actor {
 }
 
 impl Actor {
-    fn label(&self) -> String {
+    /// The audit log's name for this actor (`kiosk:ID`, `staff:NAME`, `system`).
+    pub fn label(&self) -> String {
         match self {
             Self::Kiosk(id) => format!("kiosk:{id}"),
             Self::Staff(name) => format!("staff:{name}"),
@@ -137,7 +142,7 @@ pub struct StoredCard {
 }
 
 /// Where a card is in the nurse station's workflow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Waiting for a nurse.
@@ -167,7 +172,7 @@ impl Status {
 }
 
 /// One line of the nurse station's queue (no patient text: the station opens the card).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueEntry {
     /// Card id.
     pub card_id: String,
@@ -184,7 +189,7 @@ pub struct QueueEntry {
 }
 
 /// One audit record.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// When, Unix ms.
     pub at_ms: u64,

@@ -62,6 +62,20 @@ const MIGRATIONS: &[&str] = &[
         device_id  TEXT PRIMARY KEY,
         token_hash TEXT NOT NULL UNIQUE
      );",
+    // 4: staff alerts raised by kiosks, kept until a nurse acknowledges them.
+    "CREATE TABLE alerts (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_key TEXT NOT NULL UNIQUE,
+        at_ms     INTEGER NOT NULL,
+        source    TEXT NOT NULL,
+        kind      TEXT NOT NULL CHECK (kind IN ('red_flag', 'call_staff', 'worker_failed', 'store_failed')),
+        card_id   TEXT,
+        level     INTEGER CHECK (level BETWEEN 1 AND 4),
+        detail    TEXT NOT NULL,
+        acked_by  TEXT,
+        acked_ms  INTEGER
+     );
+     CREATE INDEX alerts_open ON alerts (acked_by, seq);",
 ];
 
 /// The schema version this build writes.
