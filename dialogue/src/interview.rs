@@ -1348,6 +1348,7 @@ impl Interview {
                 n_questions: self.n_questions,
             },
             corrections: self.corrections.clone(),
+            queue_number: None,
             confirmed: self.phase == Phase::Complete,
         };
         let trigger = self.trigger.as_deref().and_then(|id| self.kb().concept(id));

@@ -45,6 +45,13 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8440")]
         bind: std::net::SocketAddr,
     },
+    /// The nurse station: sign in, the live queue of every kiosk's cards, alerts, card review
+    /// (needs a display).
+    Nurse {
+        /// The station service (default: `station.url` of the config, else http://127.0.0.1:8440).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Staff accounts and kiosk devices of the station's store.
     Accounts {
         /// What to do.
@@ -92,6 +99,9 @@ pub enum Command {
         /// Folder for the PNGs.
         #[arg(long, default_value = "docs/screenshots")]
         out: PathBuf,
+        /// The nurse station's screens instead (against a throw-away service on loopback).
+        #[arg(long)]
+        station: bool,
     },
     /// Benchmarks that print numbers.
     Bench {
@@ -209,8 +219,9 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command.unwrap_or(Command::Run { windowed: false }) {
         Command::Run { windowed } => crate::run(&config, windowed),
         Command::Console => crate::run_console(&config),
-        Command::Screenshots { out } => {
-            for name in crate::tour::run(&config, &out)? {
+        Command::Screenshots { out, station } => {
+            let names = if station { crate::tour::station(&out)? } else { crate::tour::run(&config, &out)? };
+            for name in names {
                 writeln!(stdout, "{}", out.join(format!("{name}.png")).display())?;
             }
             Ok(ExitCode::SUCCESS)
@@ -224,10 +235,30 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                 running.addr,
                 path.display()
             )?;
-            // The service runs on its own thread until the process is stopped.
+            // The service runs on its own thread until the process is stopped; this one applies
+            // the retention policy at start and every hour.
+            let retention_ms = u64::from(config.retention_days) * 86_400_000;
             loop {
-                std::thread::park();
+                let now = crate::orchestrator::unix_ms();
+                match store::SqliteStore::open(&path)
+                    .and_then(|mut s| s.purge(now.saturating_sub(retention_ms), now))
+                {
+                    Ok(n) if n > 0 => tracing::info!(cards = n, "retention purge"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "retention purge failed; retrying in an hour"),
+                }
+                std::thread::sleep(std::time::Duration::from_secs(3600));
             }
+        }
+        Command::Nurse { url } => {
+            let url = url
+                .or_else(|| config.station.url.clone())
+                .unwrap_or_else(|| "http://127.0.0.1:8440".to_owned());
+            crate::nurse::run(crate::nurse::NurseConfig {
+                url,
+                response_minutes: config.station.response_minutes,
+            })?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Accounts { action } => {
             crate::accounts_cmd::run(&config, action, &mut std::io::stdin().lock(), stdout)?;

@@ -56,6 +56,7 @@ struct RawConfig {
     speech: RawSpeech,
     understanding: RawUnderstanding,
     session: RawSession,
+    station: RawStation,
     departments: std::collections::BTreeMap<String, Vec<String>>,
 }
 
@@ -65,6 +66,14 @@ struct RawSession {
     inactivity_s: i64,
     warning_s: i64,
     handoff_s: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStation {
+    url: String,
+    token_file: String,
+    response_minutes: Vec<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,6 +181,25 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Where each department is, in Mandarin and English (shown and spoken at hand-off).
     pub locations: std::collections::BTreeMap<protocol::Department, [String; 2]>,
+    /// The nurse station link (`[station]`).
+    pub station: Station,
+}
+
+/// The nurse station (`[station]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Station {
+    /// The station service's base URL (`None`: a standalone kiosk).
+    pub url: Option<String>,
+    /// File with this kiosk's device token.
+    pub token_file: Option<PathBuf>,
+    /// Minutes within which a card of level 1, 2, 3, 4 should be seen.
+    pub response_minutes: [u32; 4],
+}
+
+impl Default for Station {
+    fn default() -> Self {
+        Self { url: None, token_file: None, response_minutes: [0, 10, 30, 240] }
+    }
 }
 
 /// Session timeouts (`[session]`).
@@ -404,6 +432,7 @@ impl Config {
             })?;
             locations.insert(department, [zh, en]);
         }
+        let station = validate_station(raw.station)?;
         let models_dir =
             resolve_dir(&raw.models.dir, env.models_dir.as_deref(), env, "models", "models.dir")?;
         let data_dir = resolve_dir(&raw.store.dir, env.data_dir.as_deref(), env, "data", "store.dir")?;
@@ -429,6 +458,7 @@ impl Config {
             semantic_threshold: semantic_threshold as f32,
             timeouts,
             locations,
+            station,
         })
     }
 }
@@ -444,6 +474,38 @@ fn ms_in(
         problem: format!("is {value}"),
         fix,
     })
+}
+
+fn validate_station(raw: RawStation) -> Result<Station, ConfigError> {
+    let url = raw.url.trim().trim_end_matches('/').to_owned();
+    let url = if url.is_empty() {
+        None
+    } else {
+        let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+        if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+            return Err(ConfigError::Invalid {
+                key: "station.url",
+                problem: format!("is {:?}", raw.url),
+                fix: "use the station service's address, like \"http://10.20.0.5:8440\", or \"\" for a standalone kiosk",
+            });
+        }
+        Some(url)
+    };
+    let token_file = (!raw.token_file.trim().is_empty()).then(|| PathBuf::from(raw.token_file.trim()));
+    let minutes: [i64; 4] = raw.response_minutes.try_into().map_err(|v: Vec<i64>| ConfigError::Invalid {
+        key: "station.response_minutes",
+        problem: format!("has {} values", v.len()),
+        fix: "give four numbers of minutes, for levels 1 to 4 (default [0, 10, 30, 240])",
+    })?;
+    let ordered = minutes.windows(2).all(|w| w[0] <= w[1]);
+    if !ordered || minutes.iter().any(|m| !(0..=1440).contains(m)) {
+        return Err(ConfigError::Invalid {
+            key: "station.response_minutes",
+            problem: format!("is {minutes:?}"),
+            fix: "use 0 to 1440 minutes, never shorter for a less urgent level (default [0, 10, 30, 240])",
+        });
+    }
+    Ok(Station { url, token_file, response_minutes: minutes.map(|m| m as u32) })
 }
 
 fn validate_voice(raw: &RawVoice) -> Result<speech::tts::VoiceConfig, ConfigError> {
@@ -647,6 +709,15 @@ mod tests {
         assert_eq!(config.barge_in_ms, None);
         assert_eq!(config.voice_backend, VoiceBackend::Kokoro);
         assert_eq!((config.input_device, config.output_device), (None, None));
+        assert_eq!(config.station, Station::default(), "standalone unless a station is configured");
+    }
+
+    #[test]
+    fn a_station_link_is_read() {
+        let site = "[station]\nurl = \"https://station.local:8440/\"\ntoken_file = \"/etc/kiosk/token\"\n";
+        let config = Config::from_toml(Some(site), "site", &env()).expect("valid");
+        assert_eq!(config.station.url.as_deref(), Some("https://station.local:8440"));
+        assert_eq!(config.station.token_file, Some(PathBuf::from("/etc/kiosk/token")));
     }
 
     #[test]
@@ -689,6 +760,10 @@ mod tests {
             ("[speech]\nasr_thread = 2\n", "asr_thread"),
             ("[speech]\nasr_threads = \"two\"\n", "asr_threads"),
             ("[kiosk\n", "site"),
+            ("[station]\nurl = \"10.0.0.5:8440\"\n", "station.url"),
+            ("[station]\nurl = \"http://\"\n", "station.url"),
+            ("[station]\nresponse_minutes = [0, 10, 30]\n", "station.response_minutes"),
+            ("[station]\nresponse_minutes = [0, 30, 10, 240]\n", "station.response_minutes"),
         ];
         for (text, key) in cases {
             let err = Config::from_toml(Some(text), "site", &env()).expect_err(text);

@@ -10,12 +10,14 @@ pub mod config;
 pub mod console;
 pub mod eval_cmd;
 pub mod models_cmd;
+pub mod nurse;
 pub mod orchestrator;
 pub mod semantic;
 pub mod session;
 pub mod simulate;
 pub mod speech_cmd;
 pub mod startup;
+pub mod station;
 pub mod tour;
 pub mod window;
 

@@ -28,43 +28,64 @@ pub trait CardSink: Send {
     fn submit(&mut self, card: &ConditionCard) -> anyhow::Result<String>;
 }
 
-/// The kiosk's own SQLite store (and, through it, the outbox to the station).
+/// Queue numbers for the hand-off slip: a letter per kiosk (so two kiosks never give the same
+/// number) and a count that starts again each day.
+#[derive(Debug)]
+pub struct Numbering {
+    prefix: char,
+    day: u64,
+    count: u32,
+}
+
+impl Numbering {
+    /// Numbers for `kiosk_id`.
+    pub fn new(kiosk_id: &str) -> Self {
+        let letter = kiosk_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 26;
+        Self { prefix: char::from(b'A' + letter as u8), day: 0, count: 0 }
+    }
+
+    /// The next number (like `A012`) at `at_ms`.
+    pub fn next(&mut self, at_ms: u64) -> String {
+        let day = at_ms / 86_400_000;
+        if day != self.day {
+            self.day = day;
+            self.count = 0;
+        }
+        self.count += 1;
+        format!("{}{:03}", self.prefix, self.count)
+    }
+}
+
+/// A standalone kiosk's own SQLite store (a `kiosk serve` on the same machine serves it to the
+/// nurse station).
 #[derive(Debug)]
 pub struct StoreSink {
     store: SqliteStore,
     kiosk: Actor,
-    prefix: char,
-    day: u64,
-    count: u32,
+    numbers: Numbering,
 }
 
 impl StoreSink {
     /// Opens the store at `path` for `kiosk_id`.
     pub fn open(path: &Path, kiosk_id: &str) -> anyhow::Result<Self> {
         let store = SqliteStore::open(path)?;
-        // Numbers look like A012; the letter is per kiosk so two kiosks never give the same one.
-        let letter = kiosk_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 26;
-        let prefix = char::from(b'A' + letter as u8);
-        Ok(Self { store, kiosk: Actor::Kiosk(kiosk_id.to_owned()), prefix, day: 0, count: 0 })
+        Ok(Self { store, kiosk: Actor::Kiosk(kiosk_id.to_owned()), numbers: Numbering::new(kiosk_id) })
     }
 }
 
-fn unix_ms() -> u64 {
+/// Unix time, ms.
+pub fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl CardSink for StoreSink {
     fn submit(&mut self, card: &ConditionCard) -> anyhow::Result<String> {
         let at = unix_ms();
+        let number = self.numbers.next(at);
+        let card = ConditionCard { queue_number: Some(number.clone()), ..card.clone() };
         // The card id is the idempotency key: a retry never makes a second card.
-        self.store.submit(card, &card.card_id, &self.kiosk, at)?;
-        let day = at / 86_400_000;
-        if day != self.day {
-            self.day = day;
-            self.count = 0;
-        }
-        self.count += 1;
-        Ok(format!("{}{:03}", self.prefix, self.count))
+        self.store.submit(&card, &card.card_id, &self.kiosk, at)?;
+        Ok(number)
     }
 }
 

@@ -344,3 +344,177 @@ impl eframe::App for TourDone {
         }
     }
 }
+
+/// `kiosk screenshots --station`: the nurse station in a real window against a real service on
+/// loopback with a throw-away store: cards from the intake cases received over the last hour, a
+/// red-flag alert, the sign-in screen, the queue, an open card in both languages.
+pub fn station(out: &Path) -> anyhow::Result<Vec<String>> {
+    use service::client::HttpDelivery;
+    use store::alerts::{AlertKind, NewAlert};
+    use store::outbox::Deliver as _;
+
+    std::fs::create_dir_all(out)?;
+    let data = tempfile::tempdir()?;
+    let db = data.path().join("station.sqlite");
+    let password = "tour-password-1234";
+    let kb = Arc::new(dialogue::KnowledgeBase::embedded()?);
+    let engine = Arc::new(dialogue::Engine::new(Arc::clone(&kb), dialogue::InterviewConfig::default()));
+    // A spread of complaints and levels from the intake cases.
+    let cards: Vec<_> = dialogue::eval::intake_cards(&engine, 140).into_iter().step_by(11).take(12).collect();
+    let token = {
+        let mut store = store::SqliteStore::open(&db)?;
+        let admin = store::Actor::Staff("tour".into());
+        store
+            .set_account(
+                "nurse-wang",
+                store::accounts::Role::Nurse,
+                password,
+                &Default::default(),
+                &admin,
+                0,
+            )?
+            .map_err(anyhow::Error::msg)?;
+        let token = store.register_device("lobby-1", &admin, 0)?;
+        // Cards received over the last hour, so the clocks show waiting and overdue cards.
+        let now = crate::orchestrator::unix_ms();
+        let kiosk = store::Actor::Kiosk("lobby-1".into());
+        use store::CardStore as _;
+        for (i, card) in cards.iter().take(11).enumerate() {
+            let card =
+                protocol::ConditionCard { queue_number: Some(format!("A{:03}", i + 1)), ..card.clone() };
+            store.submit(&card, &card.card_id, &kiosk, now - (56 - 5 * i as u64) * 60_000)?;
+        }
+        token
+    };
+    let running = service::spawn(&db, "127.0.0.1:0".parse()?, service::ServiceConfig::default())?;
+    let url = format!("http://{}", running.addr);
+    let mut kiosk = HttpDelivery::new(&url, &token);
+    kiosk
+        .alert(&NewAlert {
+            key: "tour-1".into(),
+            kind: AlertKind::RedFlag,
+            card_id: None,
+            level: Some(1),
+            detail: "RF-STROKE-BEFAST".into(),
+        })
+        .map_err(anyhow::Error::msg)?;
+    kiosk.deliver(&cards[11], &cards[11].card_id).map_err(anyhow::Error::msg)?;
+    let captured = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (captured2, errors2, out2) = (Arc::clone(&captured), Arc::clone(&errors), out.to_owned());
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_inner_size([1440.0, 900.0])
+            .with_title("station screenshots"),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "station-screenshots",
+        options,
+        Box::new(move |cc| {
+            crate::app::install_fonts(&cc.egui_ctx);
+            let ctx = cc.egui_ctx.clone();
+            let config = crate::nurse::NurseConfig { url, response_minutes: [0, 10, 30, 240] };
+            let app = crate::nurse::NurseApp::start(config, kb, move || ctx.request_repaint())?;
+            Ok(Box::new(StationTour {
+                app,
+                step: 0,
+                since: Instant::now(),
+                shooting: None,
+                out: out2,
+                captured: captured2,
+                errors: errors2,
+                password: password.to_owned(),
+            }))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("the window could not be opened: {e}"))?;
+    running.stop();
+    let errors = errors.lock().map(|e| e.clone()).unwrap_or_default();
+    anyhow::ensure!(errors.is_empty(), "screenshots failed: {errors:?}");
+    Ok(captured.lock().map(|c| c.clone()).unwrap_or_default())
+}
+
+struct StationTour {
+    app: crate::nurse::NurseApp,
+    step: usize,
+    since: Instant,
+    shooting: Option<Arc<AtomicBool>>,
+    out: PathBuf,
+    captured: Arc<std::sync::Mutex<Vec<String>>>,
+    errors: Arc<std::sync::Mutex<Vec<String>>>,
+    password: String,
+}
+
+impl StationTour {
+    fn shoot(&mut self, ctx: &egui::Context, name: &str) {
+        let path = self.out.join(format!("{name}.png"));
+        let flag = Arc::new(AtomicBool::new(false));
+        let done = Arc::clone(&flag);
+        let errors = Arc::clone(&self.errors);
+        ctx.request_screenshot(move |image| {
+            if let Err(e) = save_png(&path, &image) {
+                errors.lock().map(|mut v| v.push(format!("{}: {e}", path.display()))).ok();
+            }
+            done.store(true, Ordering::Release);
+        });
+        self.captured.lock().map(|mut c| c.push(name.to_owned())).ok();
+        self.shooting = Some(flag);
+    }
+}
+
+impl eframe::App for StationTour {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.app.show(ui);
+        let ctx = ui.ctx().clone();
+        ctx.request_repaint_after(Duration::from_millis(50));
+        if let Some(flag) = &self.shooting {
+            if !flag.load(Ordering::Acquire) {
+                return;
+            }
+            self.shooting = None;
+            self.step += 1;
+            self.since = Instant::now();
+        }
+        let settled = self.since.elapsed() > Duration::from_millis(600);
+        let timed_out = self.since.elapsed() > Duration::from_secs(20);
+        if timed_out {
+            self.errors.lock().map(|mut e| e.push(format!("station tour stuck at step {}", self.step))).ok();
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            return;
+        }
+        match self.step {
+            0 if settled => self.shoot(&ctx, "station-sign-in"),
+            1 => {
+                self.app.sign_in_as("nurse-wang", &self.password.clone());
+                self.step = 2;
+            }
+            2 if settled && self.app.queue().len() >= 10 && !self.app.alerts().is_empty() => {
+                self.shoot(&ctx, "station-queue");
+            }
+            3 => {
+                if let Some(id) = self
+                    .app
+                    .queue()
+                    .iter()
+                    .find(|q| q.level == 2)
+                    .or(self.app.queue().first())
+                    .map(|q| q.card_id.clone())
+                {
+                    self.app.open(&id);
+                }
+                self.step = 4;
+                self.since = Instant::now();
+            }
+            4 if settled && self.app.open_card().is_some() => self.shoot(&ctx, "station-card"),
+            5 => {
+                self.app.set_lang(Lang::En);
+                self.step = 6;
+                self.since = Instant::now();
+            }
+            6 if settled => self.shoot(&ctx, "station-card-en"),
+            7 => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+            _ => {}
+        }
+    }
+}

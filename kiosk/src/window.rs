@@ -4,15 +4,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context as _;
 use dialogue::{Engine, InterviewConfig, KnowledgeBase};
 use speech::source::AudioSource;
 use speech::voice::{GateAction, Speaks};
 use speech::worker::{SpeechCommand, SpeechConfig, SpeechWorker};
 
 use crate::config::Config;
-use crate::orchestrator::{Orchestrator, Parts, StoreSink};
-use crate::session::{Alert, Session, SessionConfig};
+use crate::orchestrator::{Orchestrator, Parts};
+use crate::session::{Session, SessionConfig};
 
 /// The intake engine with the configured semantic matcher.
 pub fn engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
@@ -56,19 +55,18 @@ pub fn speech_worker(config: &Config, source: Box<dyn AudioSource>) -> Option<Ar
 }
 
 /// Everything the orchestrator drives, with the given audio source and voice (real devices in
-/// `kiosk run`; a scripted patient and a silent speaker in tests and the session bench).
+/// `kiosk run`; a scripted patient and a silent speaker in tests and the session bench), and the
+/// courier thread that hands cards and alerts on (join it after the orchestrator).
 pub fn parts(
     config: &Config,
     engine: Arc<Engine>,
     speech: Option<Arc<SpeechWorker>>,
     voice: Box<dyn Speaks>,
-) -> anyhow::Result<(Parts, crossbeam_channel::Receiver<Alert>)> {
-    let path = crate::console::store_path(&config.data_dir);
-    let sink = StoreSink::open(&path, &config.kiosk_id)
-        .with_context(|| format!("cannot open the card store {}", path.display()))?;
-    let (alert_tx, alert_rx) = crossbeam_channel::bounded(64);
+) -> anyhow::Result<(Parts, crate::station::Courier)> {
+    let handoff = crate::station::open(config)?;
     let session = Session::new(engine, SessionConfig::from_config(config), Instant::now());
-    Ok((Parts { session, voice, speech, sink: Box::new(sink), alerts: alert_tx }, alert_rx))
+    let parts = Parts { session, voice, speech, sink: handoff.sink, alerts: handoff.alerts };
+    Ok((parts, handoff.courier))
 }
 
 /// The microphone gate for `speech`: closed while the kiosk speaks.
@@ -93,13 +91,7 @@ pub fn run(config: &Config, windowed: bool) -> anyhow::Result<()> {
     let source = speech::device::CpalSource::open(config.input_device.as_deref());
     let speech = speech_worker(config, Box::new(source));
     let voice = crate::speech_cmd::open_voice(config, gate(speech.clone()))?;
-    let (parts, alerts) = parts(config, engine, speech, voice)?;
-    // Staff alerts: the log (rule and card ids only) until a station is configured.
-    std::thread::Builder::new().name("alerts".into()).spawn(move || {
-        for alert in alerts {
-            tracing::warn!(?alert, "STAFF ALERT");
-        }
-    })?;
+    let (parts, courier) = parts(config, engine, speech, voice)?;
     let mut viewport = egui::ViewportBuilder::default().with_title("预问诊 Pre-consultation");
     viewport =
         if windowed { viewport.with_inner_size([1280.0, 800.0]) } else { viewport.with_fullscreen(true) };
@@ -125,6 +117,7 @@ pub fn run(config: &Config, windowed: bool) -> anyhow::Result<()> {
     if let Some(o) = orchestrator_slot {
         o.join();
     }
+    courier.join();
     result.map_err(|e| {
         anyhow::anyhow!("the window could not be opened: {e} (check the display and OpenGL drivers)")
     })

@@ -561,6 +561,10 @@ pub struct ConditionCard {
     pub corrections: Vec<Correction>,
     /// The patient confirmed the read-back.
     pub confirmed: bool,
+    /// The number on the patient's hand-off slip (`A012`), given when the card is committed, so
+    /// the nurse can call the patient by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_number: Option<String>,
 }
 
 impl ConditionCard {

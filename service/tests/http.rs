@@ -300,5 +300,5 @@ fn a_red_flag_alert_reaches_a_waiting_station_at_once_and_is_acknowledged() {
     // Signing out ends the session at the service.
     let mut out = nurse.clone();
     out.sign_out().expect("sign out");
-    assert_eq!(nurse.queue().unwrap_err(), ApiError::SignedOut);
+    assert_eq!(nurse.queue().expect_err("signed out"), ApiError::SignedOut);
 }

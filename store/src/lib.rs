@@ -186,6 +186,12 @@ pub struct QueueEntry {
     pub red_flag: bool,
     /// Workflow state.
     pub status: Status,
+    /// The number on the patient's slip, if the kiosk gave one.
+    #[serde(default)]
+    pub queue_number: Option<String>,
+    /// The complaint's protocol id (`chest_pain`): what kind of complaint, not the patient's words.
+    #[serde(default)]
+    pub complaint: String,
 }
 
 /// One audit record.
@@ -526,11 +532,15 @@ impl CardStore for SqliteStore {
 
     fn queue(&self) -> Result<Vec<QueueEntry>> {
         let mut stmt = self.conn.prepare(
-            "SELECT card_id, level, department, received_ms, red_flag, status FROM cards
+            "SELECT card_id, level, department, received_ms, red_flag, status, card_json FROM cards
              WHERE status != 'seen' ORDER BY level ASC, received_ms ASC, card_id ASC",
         )?;
         let rows = stmt.query_map([], |r| {
+            let json: String = r.get(6)?;
+            let card: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
             Ok(QueueEntry {
+                queue_number: card["queue_number"].as_str().map(str::to_owned),
+                complaint: card["chief_complaint"]["protocol_id"].as_str().unwrap_or_default().to_owned(),
                 card_id: r.get(0)?,
                 level: r.get(1)?,
                 department: r.get(2)?,
