@@ -38,12 +38,30 @@ pub enum Command {
     /// Check configuration and models, print their status, and exit (non-zero if the kiosk could
     /// not start).
     Status,
-    /// Run the station service: kiosks submit cards to it, nurses read them (HTTP; put it behind
-    /// the hospital's TLS terminator or on a closed segment).
+    /// Run the station service: kiosks submit cards and alerts to it, nurse stations read them.
+    /// HTTPS with `station.tls_cert` / `station.tls_key`; plain HTTP only on loopback unless
+    /// --plain-http.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8440")]
         bind: std::net::SocketAddr,
+        /// Allow plain HTTP on a non-loopback address (only behind the hospital's own TLS
+        /// terminator).
+        #[arg(long)]
+        plain_http: bool,
+    },
+    /// Make a station CA and an HTTPS certificate for the station service (for a site without its
+    /// own certificates): give `station-ca.pem` to every kiosk and nurse station.
+    Certs {
+        /// Folder for the files (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// The station's DNS names and IP addresses, as kiosks will reach it (repeat).
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 825)]
+        days: u32,
     },
     /// The nurse station: sign in, the live queue of every kiosk's cards, alerts, card review
     /// (needs a display).
@@ -226,13 +244,24 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { bind } => {
+        Command::Serve { bind, plain_http } => {
             let path = crate::console::store_path(&config.data_dir);
-            let running = service::spawn(&path, bind, service::ServiceConfig::default())?;
+            if config.station.tls.is_none() && !bind.ip().is_loopback() && !plain_http {
+                anyhow::bail!(
+                    "refusing plain HTTP on {bind}: patient data would cross the network unencrypted. Set \
+                     `station.tls_cert` and `station.tls_key` (`kiosk certs --out DIR --host NAME` makes \
+                     them), or pass --plain-http when a TLS terminator of the hospital's sits in front"
+                );
+            }
+            let service_config = service::ServiceConfig {
+                tls: config.station.tls.clone(),
+                ..service::ServiceConfig::default()
+            };
+            let running = service::spawn(&path, bind, service_config)?;
             writeln!(
                 stdout,
-                "station service on http://{} (store {}); Ctrl-C stops it",
-                running.addr,
+                "station service on {} (store {}); Ctrl-C stops it",
+                running.url(),
                 path.display()
             )?;
             // The service runs on its own thread until the process is stopped; this one applies
@@ -257,7 +286,23 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::nurse::run(crate::nurse::NurseConfig {
                 url,
                 response_minutes: config.station.response_minutes,
+                ca_pem: crate::station::ca_pem(&config)?,
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Certs { out, hosts, days } => {
+            let made = service::tls::generate(&out, &hosts, days)?;
+            writeln!(
+                stdout,
+                "station CA: {} (give it to every kiosk and nurse station: `station.ca_file`)\n\
+                 CA key: {} (keep it offline; it only issues new certificates)\n\
+                 station certificate: {} (`station.tls_cert`)\n\
+                 station key: {} (`station.tls_key`, readable by the service's user only)",
+                made.ca_cert.display(),
+                made.ca_key.display(),
+                made.cert.display(),
+                made.key.display()
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Accounts { action } => {

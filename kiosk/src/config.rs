@@ -73,6 +73,9 @@ struct RawSession {
 struct RawStation {
     url: String,
     token_file: String,
+    ca_file: String,
+    tls_cert: String,
+    tls_key: String,
     response_minutes: Vec<i64>,
 }
 
@@ -192,13 +195,17 @@ pub struct Station {
     pub url: Option<String>,
     /// File with this kiosk's device token.
     pub token_file: Option<PathBuf>,
+    /// The station CA certificate to trust for HTTPS (`None`: the public web roots).
+    pub ca_file: Option<PathBuf>,
+    /// `kiosk serve`'s certificate and key (`None`: plain HTTP).
+    pub tls: Option<service::tls::TlsFiles>,
     /// Minutes within which a card of level 1, 2, 3, 4 should be seen.
     pub response_minutes: [u32; 4],
 }
 
 impl Default for Station {
     fn default() -> Self {
-        Self { url: None, token_file: None, response_minutes: [0, 10, 30, 240] }
+        Self { url: None, token_file: None, ca_file: None, tls: None, response_minutes: [0, 10, 30, 240] }
     }
 }
 
@@ -491,7 +498,20 @@ fn validate_station(raw: RawStation) -> Result<Station, ConfigError> {
         }
         Some(url)
     };
-    let token_file = (!raw.token_file.trim().is_empty()).then(|| PathBuf::from(raw.token_file.trim()));
+    let path = |s: &str| (!s.trim().is_empty()).then(|| PathBuf::from(s.trim()));
+    let token_file = path(&raw.token_file);
+    let ca_file = path(&raw.ca_file);
+    let tls = match (path(&raw.tls_cert), path(&raw.tls_key)) {
+        (Some(cert), Some(key)) => Some(service::tls::TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => {
+            return Err(ConfigError::Invalid {
+                key: "station.tls_cert",
+                problem: "and `station.tls_key` must be set together".into(),
+                fix: "give both the certificate and its key (`kiosk certs` makes them), or neither",
+            });
+        }
+    };
     let minutes: [i64; 4] = raw.response_minutes.try_into().map_err(|v: Vec<i64>| ConfigError::Invalid {
         key: "station.response_minutes",
         problem: format!("has {} values", v.len()),
@@ -505,7 +525,7 @@ fn validate_station(raw: RawStation) -> Result<Station, ConfigError> {
             fix: "use 0 to 1440 minutes, never shorter for a less urgent level (default [0, 10, 30, 240])",
         });
     }
-    Ok(Station { url, token_file, response_minutes: minutes.map(|m| m as u32) })
+    Ok(Station { url, token_file, ca_file, tls, response_minutes: minutes.map(|m| m as u32) })
 }
 
 fn validate_voice(raw: &RawVoice) -> Result<speech::tts::VoiceConfig, ConfigError> {
@@ -764,6 +784,7 @@ mod tests {
             ("[station]\nurl = \"http://\"\n", "station.url"),
             ("[station]\nresponse_minutes = [0, 10, 30]\n", "station.response_minutes"),
             ("[station]\nresponse_minutes = [0, 30, 10, 240]\n", "station.response_minutes"),
+            ("[station]\ntls_cert = \"/etc/kiosk/station.pem\"\n", "station.tls_cert"),
         ];
         for (text, key) in cases {
             let err = Config::from_toml(Some(text), "site", &env()).expect_err(text);

@@ -32,6 +32,8 @@ pub struct NurseConfig {
     pub url: String,
     /// Minutes within which a card of level 1-4 should be seen.
     pub response_minutes: [u32; 4],
+    /// The station CA to trust for HTTPS (`None`: the public web roots).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// A request from the nurse.
@@ -383,7 +385,11 @@ impl NurseApp {
     ) -> std::io::Result<Self> {
         let (job_tx, job_rx) = bounded::<Job>(16);
         let (reply_tx, reply_rx) = bounded::<Reply>(64);
-        let client = StationClient::new(&config.url);
+        let client = match &config.ca_pem {
+            Some(pem) => StationClient::trusting(&config.url, pem)
+                .map_err(|e| std::io::Error::other(format!("config key `station.ca_file`: {e}")))?,
+            None => StationClient::new(&config.url),
+        };
         let wake: Wake = Arc::new(wake);
         let worker = std::thread::Builder::new()
             .name("nurse-net".into())

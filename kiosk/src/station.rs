@@ -104,8 +104,34 @@ pub fn open(config: &Config) -> anyhow::Result<Handoff> {
             let outbox_dir = config.data_dir.join("outbox");
             let outbox = Outbox::open(&outbox_dir)
                 .with_context(|| format!("cannot open the outbox {}", outbox_dir.display()))?;
-            linked(config, outbox, HttpDelivery::new(url, &token))
+            linked(config, outbox, delivery(config, url, &token)?)
         }
+    }
+}
+
+/// The station's CA certificate (`station.ca_file`), if one is configured.
+pub fn ca_pem(config: &Config) -> anyhow::Result<Option<Vec<u8>>> {
+    config
+        .station
+        .ca_file
+        .as_ref()
+        .map(|path| {
+            std::fs::read(path).with_context(|| {
+                format!(
+                    "cannot read the station CA certificate {} (config key `station.ca_file`)",
+                    path.display()
+                )
+            })
+        })
+        .transpose()
+}
+
+fn delivery(config: &Config, url: &str, token: &str) -> anyhow::Result<HttpDelivery> {
+    match ca_pem(config)? {
+        Some(pem) => HttpDelivery::trusting(url, token, &pem).map_err(|e| {
+            anyhow::anyhow!("config key `station.ca_file`: {e}; give the station CA's PEM certificate")
+        }),
+        None => Ok(HttpDelivery::new(url, token)),
     }
 }
 

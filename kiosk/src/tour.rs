@@ -414,7 +414,7 @@ pub fn station(out: &Path) -> anyhow::Result<Vec<String>> {
         Box::new(move |cc| {
             crate::app::install_fonts(&cc.egui_ctx);
             let ctx = cc.egui_ctx.clone();
-            let config = crate::nurse::NurseConfig { url, response_minutes: [0, 10, 30, 240] };
+            let config = crate::nurse::NurseConfig { url, response_minutes: [0, 10, 30, 240], ca_pem: None };
             let app = crate::nurse::NurseApp::start(config, kb, move || ctx.request_repaint())?;
             Ok(Box::new(StationTour {
                 app,

@@ -60,7 +60,7 @@ impl Station {
     fn open(url: &str) -> Self {
         let kb = Arc::new(KnowledgeBase::embedded().expect("kb"));
         let app = NurseApp::start(
-            NurseConfig { url: url.to_owned(), response_minutes: [0, 10, 30, 240] },
+            NurseConfig { url: url.to_owned(), response_minutes: [0, 10, 30, 240], ca_pem: None },
             kb,
             || {},
         )

@@ -122,3 +122,59 @@ fn killing_the_service_mid_load_loses_and_duplicates_nothing() {
     assert_eq!(ids.len(), KIOSKS * CARDS, "lost cards (stored at the kill: {at_kill})");
     assert_eq!(total, ids.len(), "duplicated cards");
 }
+
+#[test]
+fn kiosk_serve_speaks_https_with_certs_from_kiosk_certs_and_refuses_plain_http_off_loopback() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str], config: Option<&Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiosk"));
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
+        cmd.args(args)
+            .env("KIOSK_DATA_DIR", data.path())
+            .env("KIOSK_MODELS_DIR", data.path().join("no-models"))
+            .env_remove("KIOSK_CONFIG")
+            .env("KIOSK_LOG", "warn");
+        cmd
+    };
+    let out = run(&["serve", "--bind", "0.0.0.0:0"], None).output().expect("kiosk runs");
+    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(text.contains("refusing plain HTTP") && text.contains("kiosk certs"), "{text}");
+
+    let certs = data.path().join("certs");
+    let out = run(&["certs", "--out", certs.to_str().expect("utf-8"), "--host", "127.0.0.1"], None)
+        .output()
+        .expect("kiosk certs runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config = data.path().join("station.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[station]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            certs.join("station.pem").display(),
+            certs.join("station.key").display()
+        ),
+    )
+    .expect("config");
+    let addr = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let mut server = run(&["serve", "--bind", &addr.to_string()], Some(&config))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kiosk serve starts");
+    let start = Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20), "the service did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ca = std::fs::read(certs.join("station-ca.pem")).expect("ca");
+    let mut nurse =
+        service::client::StationClient::trusting(&format!("https://{addr}"), &ca).expect("client");
+    // No account yet: the service answers over TLS with a clear refusal.
+    let refused = nurse.sign_in("nobody", "whatever password").expect_err("no such account");
+    assert!(matches!(refused, service::client::ApiError::Refused { status: 401, .. }), "{refused:?}");
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -16,6 +16,29 @@ fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into()
 }
 
+/// An agent that trusts only the CA certificates in `ca_pem` (the station's own CA) for HTTPS.
+fn agent_trusting(timeout: Duration, ca_pem: &[u8]) -> Result<ureq::Agent, String> {
+    use ureq::tls::{PemItem, RootCerts, TlsConfig};
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(ca_pem) {
+        match item {
+            Ok(PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(format!("the CA file is not PEM: {e}")),
+        }
+    }
+    if certs.is_empty() {
+        return Err("the CA file holds no CERTIFICATE block".into());
+    }
+    let tls = TlsConfig::builder().root_certs(RootCerts::Specific(std::sync::Arc::new(certs))).build();
+    Ok(ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .tls_config(tls)
+        .build()
+        .into())
+}
+
 /// Delivers cards and alerts to the service with this kiosk's device token.
 #[derive(Debug)]
 pub struct HttpDelivery {
@@ -32,6 +55,16 @@ impl HttpDelivery {
             token: device_token.to_owned(),
             agent: agent(Duration::from_secs(10)),
         }
+    }
+
+    /// The same, trusting only the CA certificates in `ca_pem` for HTTPS (the station's CA from
+    /// `kiosk certs`). The error says what is wrong with the file.
+    pub fn trusting(base_url: &str, device_token: &str, ca_pem: &[u8]) -> Result<Self, String> {
+        Ok(Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token: device_token.to_owned(),
+            agent: agent_trusting(Duration::from_secs(10), ca_pem)?,
+        })
     }
 
     fn post(&self, path: &str, body: &[u8], key: Option<&str>) -> Result<(), String> {
@@ -153,6 +186,15 @@ impl StationClient {
             token: None,
             agent: agent(Duration::from_secs(40)),
         }
+    }
+
+    /// The same, trusting only the CA certificates in `ca_pem` for HTTPS.
+    pub fn trusting(base_url: &str, ca_pem: &[u8]) -> Result<Self, String> {
+        Ok(Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token: None,
+            agent: agent_trusting(Duration::from_secs(40), ca_pem)?,
+        })
     }
 
     /// The service's address.

@@ -9,7 +9,8 @@
 //! (`GET /api/v1/alerts`), acknowledge them (`POST /api/v1/alerts/{seq}/ack`) and wait for news
 //! with `GET /api/v1/events?after=N` (a long poll that answers as soon as a card or an alert
 //! arrives or changes, so a red flag reaches the station within a round trip). Bad requests get a
-//! 4xx with a JSON reason and store nothing. Plain HTTP on a trusted segment or behind the hospital's TLS terminator for now.
+//! 4xx with a JSON reason and store nothing. HTTPS (rustls) when given a certificate and key
+//! ([`tls`]); plain HTTP only on loopback or a closed segment.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -28,6 +29,7 @@ use store::alerts::NewAlert;
 use store::{Actor, CardStore, Change, SqliteStore, StoreError, Submitted};
 
 pub mod client;
+pub mod tls;
 
 /// Service settings.
 #[derive(Clone, Debug)]
@@ -36,11 +38,13 @@ pub struct ServiceConfig {
     pub max_body_bytes: usize,
     /// Staff account rules.
     pub policy: Policy,
+    /// Certificate and key for HTTPS (`None`: plain HTTP).
+    pub tls: Option<tls::TlsFiles>,
 }
 
 impl Default for ServiceConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 256 * 1024, policy: Policy::default() }
+        Self { max_body_bytes: 256 * 1024, policy: Policy::default(), tls: None }
     }
 }
 
@@ -423,11 +427,18 @@ pub fn router(store: SqliteStore, kb: KnowledgeBase, config: ServiceConfig) -> R
 pub struct Running {
     /// The bound address.
     pub addr: SocketAddr,
+    /// Whether it speaks HTTPS.
+    pub https: bool,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
+    /// The base URL (`https://127.0.0.1:8440`).
+    pub fn url(&self) -> String {
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.addr)
+    }
+
     /// Stops the service and waits for it.
     pub fn stop(mut self) {
         self.halt();
@@ -449,8 +460,10 @@ impl Drop for Running {
     }
 }
 
-/// Opens the store at `store_path` and serves it on `bind` (port 0: any free port).
+/// Opens the store at `store_path` and serves it on `bind` (port 0: any free port), over HTTPS
+/// when `config.tls` is set.
 pub fn spawn(store_path: &Path, bind: SocketAddr, config: ServiceConfig) -> Result<Running, StartError> {
+    let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     let store = SqliteStore::open(store_path)?;
     let kb = KnowledgeBase::embedded().map_err(|e| StartError::Knowledge(e.to_string()))?;
     let listener = std::net::TcpListener::bind(bind)?;
@@ -459,6 +472,7 @@ pub fn spawn(store_path: &Path, bind: SocketAddr, config: ServiceConfig) -> Resu
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = router(store, kb, config);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let https = tls.is_some();
     let thread = std::thread::Builder::new().name("service".into()).spawn(move || {
         runtime.block_on(async move {
             let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -468,6 +482,10 @@ pub fn spawn(store_path: &Path, bind: SocketAddr, config: ServiceConfig) -> Resu
                     return;
                 }
             };
+            if let Some(tls) = tls {
+                tls::serve(listener, app, tls, rx).await;
+                return;
+            }
             let served = axum::serve(listener, app).with_graceful_shutdown(async {
                 let _ = rx.await;
             });
@@ -476,8 +494,8 @@ pub fn spawn(store_path: &Path, bind: SocketAddr, config: ServiceConfig) -> Resu
             }
         });
     })?;
-    tracing::info!(%addr, "service listening");
-    Ok(Running { addr, shutdown: Some(tx), thread: Some(thread) })
+    tracing::info!(%addr, https, "service listening");
+    Ok(Running { addr, https, shutdown: Some(tx), thread: Some(thread) })
 }
 
 /// Starting the service failed.
@@ -489,6 +507,9 @@ pub enum StartError {
     /// The socket or runtime.
     #[error("cannot start the service: {0}")]
     Io(#[from] std::io::Error),
+    /// The certificate or key.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// The knowledge base (a build defect).
     #[error("cannot start the service: {0}")]
     Knowledge(String),

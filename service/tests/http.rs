@@ -302,3 +302,61 @@ fn a_red_flag_alert_reaches_a_waiting_station_at_once_and_is_acknowledged() {
     out.sign_out().expect("sign out");
     assert_eq!(nurse.queue().expect_err("signed out"), ApiError::SignedOut);
 }
+
+#[test]
+fn the_service_speaks_https_with_the_stations_own_ca_and_refuses_what_does_not_trust_it() {
+    use service::client::{ApiError, StationClient};
+    use service::tls::{TlsFiles, generate};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("station.sqlite");
+    let token = provision(&db);
+    let certs =
+        generate(&dir.path().join("certs"), &["localhost".into(), "127.0.0.1".into()], 30).expect("certs");
+    assert!(generate(&dir.path().join("certs"), &["localhost".into()], 30).is_err(), "never overwrites");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&certs.key).expect("key").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the key is readable by its owner only");
+    }
+    let config = ServiceConfig {
+        tls: Some(TlsFiles { cert: certs.cert.clone(), key: certs.key.clone() }),
+        ..ServiceConfig::default()
+    };
+    let running = spawn(&db, "127.0.0.1:0".parse::<SocketAddr>().expect("addr"), config).expect("serves");
+    let url = running.url();
+    assert!(url.starts_with("https://"));
+    let ca = std::fs::read(&certs.ca_cert).expect("ca");
+
+    // A kiosk and a nurse that trust the station's CA work as over HTTP.
+    let mut kiosk = HttpDelivery::trusting(&url, &token, &ca).expect("client");
+    use store::outbox::Deliver as _;
+    let card = &cards(1)[0];
+    kiosk.deliver(card, &card.card_id).expect("delivered over https");
+    let mut nurse = StationClient::trusting(&url, &ca).expect("client");
+    nurse.sign_in("nurse-li", "correct horse battery").expect("sign in over https");
+    assert_eq!(nurse.queue().expect("queue").len(), 1);
+
+    // A client that does not trust it, and plain HTTP to the HTTPS port, get nothing.
+    let mut stranger = StationClient::new(&url);
+    assert!(matches!(stranger.sign_in("nurse-li", "correct horse battery"), Err(ApiError::Unreachable(_))));
+    let plain = url.replace("https://", "http://");
+    let mut plain = StationClient::new(&plain);
+    assert!(matches!(plain.sign_in("nurse-li", "correct horse battery"), Err(ApiError::Unreachable(_))));
+    assert!(HttpDelivery::trusting(&url, &token, b"not a certificate").is_err());
+
+    // A missing or mismatched key stops the start with a message naming the file.
+    let bad = ServiceConfig {
+        tls: Some(TlsFiles { cert: certs.cert.clone(), key: dir.path().join("missing.key") }),
+        ..ServiceConfig::default()
+    };
+    let err = spawn(&db, "127.0.0.1:0".parse::<SocketAddr>().expect("addr"), bad).expect_err("no key");
+    assert!(err.to_string().contains("missing.key"), "{err}");
+    let mismatched = ServiceConfig {
+        tls: Some(TlsFiles { cert: certs.cert.clone(), key: certs.ca_key.clone() }),
+        ..ServiceConfig::default()
+    };
+    let err =
+        spawn(&db, "127.0.0.1:0".parse::<SocketAddr>().expect("addr"), mismatched).expect_err("wrong key");
+    assert!(err.to_string().contains("do not fit"), "{err}");
+}
