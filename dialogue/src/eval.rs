@@ -284,7 +284,18 @@ pub struct CaseRun {
 
 /// Runs one case.
 pub fn run_case(engine: &Arc<Engine>, case: &Case) -> CaseRun {
+    run_case_with(engine, case, &mut |_| {})
+}
+
+/// Runs one case, calling `after_opening` once the opening answer is in (where a language
+/// model's reading of the story is merged in the kiosk).
+pub fn run_case_with(
+    engine: &Arc<Engine>,
+    case: &Case,
+    after_opening: &mut dyn FnMut(&mut crate::interview::Interview),
+) -> CaseRun {
     let (mut interview, mut reply) = engine.start(case.lang, &format!("eval-{}", case.id), 0);
+    let mut opened = false;
     let mut exchange = Vec::new();
     let mut turn_ms = Vec::new();
     let mut at_ms = 0u64;
@@ -295,6 +306,13 @@ pub fn run_case(engine: &Arc<Engine>, case: &Case) -> CaseRun {
         let started = Instant::now();
         reply = interview.handle(Input::Text(PatientText::new(answer.clone())), at_ms);
         turn_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        if !opened
+            && question.kind == QuestionKind::Opening
+            && reply.question.as_ref().is_none_or(|q| q.kind != QuestionKind::Opening)
+        {
+            opened = true;
+            after_opening(&mut interview);
+        }
         exchange.push(Turn {
             question_id: question.id.clone(),
             kind: question.kind,

@@ -206,6 +206,45 @@ pub enum Touch {
     Option(String),
 }
 
+/// Slots the red-flag and triage rules read: never filled by a language model.
+pub const RULE_SLOTS: [Slot; 3] = [Slot::Onset, Slot::Duration, Slot::Severity];
+
+/// What [`Interview::merge_story`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoryMerge {
+    /// Slots filled from the story.
+    pub added: Vec<Slot>,
+    /// Slots where the rules and the model read the story differently: cleared, to be asked.
+    pub disagreed: Vec<Slot>,
+}
+
+/// Whether two readings of the same words agree: they share most of their characters (Han) or
+/// words, or one contains the other.
+pub fn same_meaning(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim().to_lowercase(), b.trim().to_lowercase());
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    if a.contains(&b) || b.contains(&a) {
+        return true;
+    }
+    let units = |s: &str| -> Vec<String> {
+        if s.chars().any(nlu::is_han) {
+            s.chars().filter(|c| nlu::is_han(*c) || c.is_ascii_digit()).map(String::from).collect()
+        } else {
+            s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned).collect()
+        }
+    };
+    let (ua, ub) = (units(&a), units(&b));
+    let shorter = ua.len().min(ub.len());
+    if shorter == 0 {
+        return false;
+    }
+    let (small, large) = if ua.len() <= ub.len() { (&ua, &ub) } else { (&ub, &ua) };
+    let shared = small.iter().filter(|u| large.contains(u)).count();
+    shared * 2 >= shorter
+}
+
 /// Input to the interview.
 #[derive(Clone, Debug)]
 pub enum Input {
@@ -428,6 +467,67 @@ impl Interview {
                 .unwrap_or(chosen),
             None => chosen,
         }
+    }
+
+    /// Merges slot facts a language model read from the patient's opening story (the caller has
+    /// checked they are the patient's own words). An empty slot is filled (source: model); a slot
+    /// the opening's rules filled with something else is a disagreement: it is cleared, so the
+    /// interview asks the patient. A slot the patient answered directly is never touched, and
+    /// concepts, red flags and triage levels are not touched at all: a model can neither raise
+    /// nor clear them.
+    ///
+    /// Onset, duration and severity are never taken from a model: red-flag and triage rules read
+    /// them (severity at least 7, a duration under 72 hours), so they come only from the rules'
+    /// own reading and the patient's direct answers. A model's value there would skip the
+    /// question whose answer a rule needs.
+    pub fn merge_story(&mut self, facts: &[(Slot, String, Option<f64>)]) -> StoryMerge {
+        let mut merge = StoryMerge::default();
+        let Some(opening) = self
+            .exchanges
+            .iter()
+            .find(|e| e.question.kind == QuestionKind::Opening && e.answer.is_some())
+            .map(|e| e.question.id.clone())
+        else {
+            return merge;
+        };
+        let asked: Vec<String> = self.exchanges.iter().map(|e| e.question.id.clone()).collect();
+        for (slot, text, value) in facts {
+            if RULE_SLOTS.contains(slot)
+                || text.trim().is_empty()
+                || asked.iter().any(|id| *id == format!("slot:{}", slot.code()))
+            {
+                continue;
+            }
+            match self.slots.get(slot) {
+                None => {
+                    let provenance = Provenance {
+                        turn: 1,
+                        question_id: opening.clone(),
+                        answer: PatientText::new(text.clone()),
+                        at_ms: self.last_at_ms,
+                        source: AnswerSource::Model,
+                    };
+                    self.slots.insert(
+                        *slot,
+                        SlotEntry {
+                            slot: *slot,
+                            text: PatientText::new(text.clone()),
+                            value: *value,
+                            provenance,
+                        },
+                    );
+                    merge.added.push(*slot);
+                }
+                Some(entry) if entry.provenance.question_id == opening => {
+                    if !same_meaning(entry.text.expose(), text) {
+                        self.slots.remove(slot);
+                        merge.disagreed.push(*slot);
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        merge
     }
 
     /// Handles one input at `at_ms` (milliseconds since the session started).

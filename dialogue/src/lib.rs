@@ -8,12 +8,14 @@ pub mod card;
 pub mod eval;
 pub mod interview;
 pub mod kb;
+pub mod narrative;
 pub mod nlu;
 pub mod render;
+pub mod story_eval;
 pub mod triage;
 
 pub use interview::{
     Engine, Expect, Input, Interview, InterviewConfig, Phase, Question, Reply, SemanticMatcher, StaffAlert,
-    Touch,
+    StoryMerge, Touch, same_meaning,
 };
 pub use kb::KnowledgeBase;

@@ -90,6 +90,10 @@ pub enum Command {
         /// calibrate the similarity threshold.
         #[arg(long)]
         paraphrases: bool,
+        /// The file holds story cases: slots read from the opening story by the rules and
+        /// embeddings, by the language model, and merged.
+        #[arg(long)]
+        stories: bool,
     },
     /// Transcribe a WAV file with the installed speech model.
     Transcribe {
@@ -154,6 +158,13 @@ pub enum BenchKind {
         /// Cards per kiosk.
         #[arg(long, default_value_t = 100)]
         cards: usize,
+    },
+    /// Language-model speed: prefill and generation rates, time to first token with the session's
+    /// cache kept and cleared, narrative drafts checked against real cards, peak memory.
+    Llm {
+        /// Passes over the bench stories.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
     },
     /// Sentence-embedding speed: load time, per-sentence latency, throughput, peak memory.
     Embed {
@@ -341,12 +352,18 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::bench_store::run(kiosks, cards, stdout)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench { what: BenchKind::Llm { rounds } } => {
+            crate::bench_llm::run(&config, rounds, stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench { what: BenchKind::Embed { rounds } } => {
             crate::semantic::bench(&config, rounds, stdout)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { cases, json, rules_only, paraphrases } => {
-            if paraphrases {
+        Command::Eval { cases, json, rules_only, paraphrases, stories } => {
+            if stories {
+                crate::eval_cmd::stories(&config, &cases, json, stdout)?;
+            } else if paraphrases {
                 crate::eval_cmd::paraphrases(&config, &cases, json, stdout)?;
             } else {
                 crate::eval_cmd::run(&config, &cases, json, rules_only, stdout)?;

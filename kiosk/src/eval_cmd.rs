@@ -98,3 +98,143 @@ pub fn paraphrases(config: &Config, file: &Path, json: bool, out: &mut dyn Write
     writeln!(out, "chosen (largest recall minus false matches): {:.2}", calibration.chosen)?;
     Ok(())
 }
+
+/// The model's reading of one story: grounded slots, or why there are none.
+#[derive(Debug)]
+pub struct ModelReading {
+    /// Grounded slot values.
+    pub slots: Vec<(protocol::Slot, String, Option<f64>)>,
+    /// Values dropped as not the patient's words.
+    pub dropped: usize,
+    /// Whether the first answer was not the form (a retry was made).
+    pub retried: bool,
+    /// Whether even the retry was not the form.
+    pub failed: bool,
+    /// Time to the first token of the (first) answer, ms.
+    pub first_token_ms: f64,
+    /// Whole extraction, ms.
+    pub total_ms: f64,
+    /// Prompt tokens re-used from the cache.
+    pub reused_tokens: usize,
+}
+
+/// Reads `story` with the language model, starting from the warmed-up instructions `warm`
+/// (strict parsing, one retry with a reminder).
+pub fn model_reading(
+    llm: &llm::Llm,
+    warm: &llm::Conversation,
+    story: &str,
+    lang: protocol::Lang,
+) -> anyhow::Result<ModelReading> {
+    let started = std::time::Instant::now();
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let mut conversation = warm.clone();
+    let first = llm.generate(
+        &mut conversation,
+        &llm::extract::prompt(story),
+        &llm::extract::config(),
+        &never,
+        &mut |_| {},
+    )?;
+    let mut reading = ModelReading {
+        slots: Vec::new(),
+        dropped: 0,
+        retried: false,
+        failed: false,
+        first_token_ms: first.first_token_ms,
+        total_ms: 0.0,
+        reused_tokens: first.reused_tokens,
+    };
+    let parsed = match llm::extract::parse(&first.text, story, lang) {
+        Ok(p) => Some(p),
+        Err(_) => {
+            reading.retried = true;
+            let prompt = llm::extract::retry_prompt(story, &first.text);
+            let second =
+                llm.generate(&mut conversation, &prompt, &llm::extract::config(), &never, &mut |_| {})?;
+            llm::extract::parse(&second.text, story, lang).ok()
+        }
+    };
+    match parsed {
+        Some(p) => {
+            reading.dropped = p.dropped.len();
+            reading.slots = p.slots;
+        }
+        None => reading.failed = true,
+    }
+    reading.total_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(reading)
+}
+
+/// `kiosk eval --stories FILE`: slot precision, recall and F1 of the opening story read by the
+/// rules and embeddings alone, by the language model alone (its grounded slots), and merged.
+pub fn stories(config: &Config, file: &Path, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    use dialogue::story_eval::{SlotScore, parse_story_cases, read_story, score};
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read case file {}", file.display()))?;
+    let cases = parse_story_cases(&text)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("story file {} is malformed", file.display()))?;
+    let engine = crate::window::engine(config)?;
+    let files = llm::ModelFiles::installed(&config.models_dir);
+    let loaded = std::time::Instant::now();
+    let model = llm::Llm::load(&files)?;
+    let load_ms = loaded.elapsed().as_secs_f64() * 1000.0;
+    let mut warm = model.conversation();
+    let warm_tokens = model.prefill(&mut warm, &llm::extract::warm_prompt())?;
+    let (mut rules, mut alone, mut merged) =
+        (SlotScore::default(), SlotScore::default(), SlotScore::default());
+    let (mut disagreed, mut retried, mut failed, mut dropped) = (0, 0, 0, 0);
+    let mut first_token = Vec::new();
+    let mut total = Vec::new();
+    let mut per_case = Vec::new();
+    for case in &cases {
+        let (by_rules, _) = read_story(&engine, case, None);
+        let reading = model_reading(&model, &warm, &case.story, case.lang)?;
+        let by_model: Vec<(protocol::Slot, String)> =
+            reading.slots.iter().map(|(s, t, _)| (*s, t.clone())).collect();
+        let (by_both, merge) = read_story(&engine, case, Some(&reading.slots));
+        let (r, a, m) = (score(case, &by_rules), score(case, &by_model), score(case, &by_both));
+        rules.add(r);
+        alone.add(a);
+        merged.add(m);
+        disagreed += merge.disagreed.len();
+        retried += usize::from(reading.retried);
+        failed += usize::from(reading.failed);
+        dropped += reading.dropped;
+        first_token.push(reading.first_token_ms);
+        total.push(reading.total_ms);
+        per_case.push(serde_json::json!({
+            "id": case.id, "rules_f1": r.f1(), "model_f1": a.f1(), "merged_f1": m.f1(),
+            "model_slots": by_model.iter().map(|(s, t)| format!("{}={t}", s.code())).collect::<Vec<_>>(),
+            "disagreed": merge.disagreed.iter().map(|s| s.code()).collect::<Vec<_>>(),
+            "first_token_ms": reading.first_token_ms, "total_ms": reading.total_ms,
+        }));
+    }
+    let pct = |v: &mut Vec<f64>, p: f64| {
+        v.sort_by(f64::total_cmp);
+        v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0)
+    };
+    let summary = serde_json::json!({
+        "cases": cases.len(),
+        "rules": { "precision": rules.precision(), "recall": rules.recall(), "f1": rules.f1() },
+        "model_alone": { "precision": alone.precision(), "recall": alone.recall(), "f1": alone.f1() },
+        "merged": { "precision": merged.precision(), "recall": merged.recall(), "f1": merged.f1() },
+        "disagreements_asked": disagreed,
+        "retries": retried,
+        "unparsed": failed,
+        "values_dropped_as_not_the_patients_words": dropped,
+        "load_ms": load_ms,
+        "instruction_tokens_cached": warm_tokens,
+        "first_token_p50_ms": pct(&mut first_token, 0.5),
+        "extraction_p50_ms": pct(&mut total.clone(), 0.5),
+        "extraction_p95_ms": pct(&mut total, 0.95),
+    });
+    if json {
+        serde_json::to_writer(&mut *out, &serde_json::json!({ "summary": summary, "cases": per_case }))?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
+    }
+    Ok(())
+}

@@ -305,6 +305,7 @@ fn source_name(source: protocol::AnswerSource, lang: Lang) -> &'static str {
         A::Inferred => t(lang, "推断", "inferred"),
         A::Correction => t(lang, "患者更正", "patient's correction"),
         A::Staff => t(lang, "护士修改", "nurse's edit"),
+        A::Model => t(lang, "模型从原话摘录", "model, from the patient's words"),
     }
 }
 

@@ -318,6 +318,8 @@ pub enum AnswerSource {
     Correction,
     /// Changed by a nurse.
     Staff,
+    /// Read by the on-device language model out of the patient's own words (checked to be them).
+    Model,
 }
 
 /// Where a value on the card came from.

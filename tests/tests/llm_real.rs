@@ -1,0 +1,152 @@
+//! The language model through its real component: the installed Qwen2.5 GGUF in the project's own
+//! candle wrapper (attention cache outside the weights), against candle's reference model, with
+//! the cache kept, rewound and snapshotted; and the story extraction on real stories.
+
+use std::sync::atomic::AtomicBool;
+
+use candle_core::quantized::gguf_file;
+use candle_core::{Device, Tensor};
+use candle_transformers::models::quantized_qwen2::ModelWeights;
+use kiosk_tests::models_dir;
+use llm::{GenConfig, Llm, ModelFiles, Stop, chat_prompt};
+use protocol::{Lang, Slot};
+
+fn load() -> Llm {
+    Llm::load(&ModelFiles::installed(&models_dir())).expect("the installed model loads")
+}
+
+/// The logits candle's own quantized_qwen2 (the reference forward pass) gives after `ids`.
+fn reference_logits(ids: &[u32]) -> Vec<f32> {
+    let files = ModelFiles::installed(&models_dir());
+    let mut file = std::fs::File::open(&files.gguf).expect("gguf");
+    let content = gguf_file::Content::read(&mut file).expect("gguf header");
+    let mut model = ModelWeights::from_gguf(content, &mut file, &Device::Cpu).expect("model loads");
+    let input = Tensor::new(ids, &Device::Cpu).and_then(|t| t.unsqueeze(0)).expect("input");
+    model.forward(&input, 0).and_then(|l| l.squeeze(0)).and_then(|l| l.to_vec1()).expect("prefill")
+}
+
+/// Ours, reading `ids` in two pieces (the second reads the first from the cache).
+fn our_logits(ids: &[u32], split: usize) -> Vec<f32> {
+    let files = ModelFiles::installed(&models_dir());
+    let mut file = std::fs::File::open(&files.gguf).expect("gguf");
+    let content = gguf_file::Content::read(&mut file).expect("gguf header");
+    let model = llm::Qwen2::from_gguf(&content, &mut file, &Device::Cpu).expect("model loads");
+    let mut cache = model.new_cache();
+    model.forward(&ids[..split], &mut cache).expect("first piece");
+    let logits = model.forward(&ids[split..], &mut cache).and_then(|l| l.to_vec1()).expect("second piece");
+    assert_eq!(cache.len(), ids.len());
+    logits
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0)
+}
+
+#[test]
+fn the_forward_pass_matches_candles_reference_model() {
+    let llm = load();
+    let prompt = chat_prompt(
+        "You are a helpful assistant.",
+        &["我胸口疼了三天，晚上更厉害。What should I tell the nurse?"],
+    );
+    let ids = llm.tokenize(&prompt).expect("tokens");
+    let reference = reference_logits(&ids);
+    let ours = our_logits(&ids, ids.len() / 2);
+    assert_eq!(ours.len(), reference.len());
+    let dot: f64 = ours.iter().zip(&reference).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let cosine = dot / (norm(&ours) * norm(&reference));
+    // The token embedding is kept in f16 (candle's in f32): the logits agree to rounding.
+    assert!(cosine > 0.999, "cosine {cosine}");
+    assert_eq!(argmax(&ours), argmax(&reference), "same next token");
+}
+
+#[test]
+fn the_cache_is_kept_rewound_and_copied_without_changing_answers() {
+    let llm = load();
+    let never = AtomicBool::new(false);
+    let prompt = chat_prompt("You are a helpful assistant.", &["Name three colours of the rainbow."]);
+    let ids = llm.tokenize(&prompt).expect("tokens");
+    let greedy = GenConfig { max_tokens: 12, ..GenConfig::default() };
+
+    let mut fresh = llm.conversation();
+    let first = llm.generate(&mut fresh, &prompt, &greedy, &never, &mut |_| {}).expect("generates");
+    assert_eq!(first.reused_tokens, 0);
+    assert!(first.text.to_lowercase().contains("red"), "{:?}", first.text);
+
+    // The same prompt again in the same conversation: everything but the last token is re-used
+    // and the answer is the same.
+    let again = llm.generate(&mut fresh, &prompt, &greedy, &never, &mut |_| {}).expect("generates");
+    assert_eq!(again.reused_tokens, ids.len() - 1);
+    assert_eq!(again.text, first.text);
+
+    // A snapshot taken after the instructions serves two different questions, each as if fresh.
+    let mut base = llm.conversation();
+    let system_only = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n";
+    llm.prefill(&mut base, system_only).expect("prefill");
+    let other = chat_prompt("You are a helpful assistant.", &["What is the capital of France? One word."]);
+    let mut a = base.clone();
+    let from_snapshot = llm.generate(&mut a, &other, &greedy, &never, &mut |_| {}).expect("generates");
+    assert!(from_snapshot.reused_tokens >= llm.tokenize(system_only).expect("tokens").len() - 1);
+    assert!(from_snapshot.text.contains("Paris"), "{:?}", from_snapshot.text);
+    let mut b = base.clone();
+    let colours = llm.generate(&mut b, &prompt, &greedy, &never, &mut |_| {}).expect("generates");
+    assert_eq!(colours.text, first.text, "a snapshot is unchanged by the other conversation");
+    assert!(matches!(colours.stop, Stop::Budget | Stop::EndOfTurn));
+
+    // Streaming: the pieces make the text.
+    let mut pieces = String::new();
+    let streamed = llm
+        .generate(&mut llm.conversation(), &other, &greedy, &never, &mut |t| pieces.push_str(t))
+        .expect("generates");
+    assert_eq!(pieces, streamed.text);
+
+    // Cancelled: nothing comes out.
+    let cancelled = llm
+        .generate(&mut llm.conversation(), &prompt, &greedy, &AtomicBool::new(true), &mut |_| {})
+        .map(|g| (g.stop, g.text));
+    assert!(
+        matches!(&cancelled, Ok((Stop::Cancelled, t)) if t.is_empty()) || cancelled.is_err(),
+        "{cancelled:?}"
+    );
+}
+
+#[test]
+fn stories_in_both_languages_are_read_into_grounded_slots() {
+    let llm = load();
+    let never = AtomicBool::new(false);
+    let mut warm = llm.conversation();
+    llm.prefill(&mut warm, &llm::extract::warm_prompt()).expect("warm");
+    let stories = [
+        (
+            Lang::En,
+            "It started about two hours ago after dinner, a heavy pressure in the middle of my chest that goes into my left arm.",
+            vec![Slot::Location, Slot::Character, Slot::Radiation],
+        ),
+        (
+            Lang::Zh,
+            "两个小时前吃完饭开始胸口正中间像压了块石头，往左胳膊那边窜。",
+            vec![Slot::Onset, Slot::Location, Slot::Character],
+        ),
+    ];
+    for (lang, story, expected) in stories {
+        let mut conversation = warm.clone();
+        let answer = llm
+            .generate(
+                &mut conversation,
+                &llm::extract::prompt(story),
+                &llm::extract::config(),
+                &never,
+                &mut |_| {},
+            )
+            .expect("generates");
+        assert!(answer.reused_tokens > 100, "the instructions come from the cache: {}", answer.reused_tokens);
+        let facts = llm::extract::parse(&answer.text, story, lang).expect("a JSON form");
+        let found: Vec<Slot> = facts.slots.iter().map(|(s, _, _)| *s).collect();
+        let hits = expected.iter().filter(|s| found.contains(s)).count();
+        assert!(hits * 3 >= expected.len() * 2, "{story}: expected {expected:?}, got {:?}", facts.slots);
+        for (_, value, _) in &facts.slots {
+            assert!(llm::extract::grounded(value, story, lang), "{value:?} is not in the story");
+        }
+    }
+}
