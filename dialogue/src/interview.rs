@@ -216,6 +216,8 @@ pub struct StoryMerge {
     pub added: Vec<Slot>,
     /// Slots where the rules and the model read the story differently: cleared, to be asked.
     pub disagreed: Vec<Slot>,
+    /// Values refused: a time or a rating given as a description, or words given for two slots.
+    pub refused: Vec<Slot>,
 }
 
 /// Whether two readings of the same words agree: they share most of their characters (Han) or
@@ -496,6 +498,18 @@ impl Interview {
                 || text.trim().is_empty()
                 || asked.iter().any(|id| *id == format!("slot:{}", slot.code()))
             {
+                continue;
+            }
+            // A time ("two hours ago", "三天") or a rating ("6 out of 10", "七分") is not a
+            // description: the rules read those into onset, duration and severity.
+            let u = Utterance::new(text);
+            if nlu::duration(&u).is_some() || nlu::rating(&u, false).is_some() {
+                merge.refused.push(*slot);
+                continue;
+            }
+            // The same words given for two slots belong to at most one: keep neither.
+            if facts.iter().filter(|(_, t, _)| same_meaning(t, text)).count() > 1 {
+                merge.refused.push(*slot);
                 continue;
             }
             match self.slots.get(slot) {

@@ -74,7 +74,7 @@ pub fn check(draft: &str, card: &ConditionCard, engine: &Engine, lang: Lang) -> 
     let draft = draft.trim();
     let chars = draft.chars().count();
     let han = draft.chars().any(crate::nlu::is_han);
-    if chars < 8 || chars > 800 || (lang == Lang::Zh) != han {
+    if !(8..=800).contains(&chars) || (lang == Lang::Zh) != han {
         return Err(DraftProblem::Form);
     }
     let analyzer = engine.analyzer();

@@ -84,6 +84,8 @@ struct RawStation {
 struct RawUnderstanding {
     semantic: String,
     semantic_threshold: f64,
+    language_model: String,
+    language_model_threads: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,6 +182,10 @@ pub struct Config {
     pub semantic: SemanticModel,
     /// Similarity at or above which the semantic matcher's concept is accepted.
     pub semantic_threshold: f32,
+    /// Whether the language model reads opening stories.
+    pub language_model: bool,
+    /// Its threads.
+    pub language_model_threads: usize,
     /// Session timeouts.
     pub timeouts: Timeouts,
     /// Where each department is, in Mandarin and English (shown and spoken at hand-off).
@@ -439,6 +445,27 @@ impl Config {
             })?;
             locations.insert(department, [zh, en]);
         }
+        let language_model = match raw.understanding.language_model.as_str() {
+            "qwen" => true,
+            "off" => false,
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "understanding.language_model",
+                    problem: format!("is {other:?}"),
+                    fix: "use \"qwen\" (the installed Qwen2.5-0.5B) or \"off\"",
+                });
+            }
+        };
+        let language_model_threads = match raw.understanding.language_model_threads {
+            n @ 1..=16 => n as usize,
+            n => {
+                return Err(ConfigError::Invalid {
+                    key: "understanding.language_model_threads",
+                    problem: format!("is {n}"),
+                    fix: "use 1 to 16, fewer than the kiosk's cores (1 on a 2-core kiosk)",
+                });
+            }
+        };
         let station = validate_station(raw.station)?;
         let models_dir =
             resolve_dir(&raw.models.dir, env.models_dir.as_deref(), env, "models", "models.dir")?;
@@ -466,6 +493,8 @@ impl Config {
             timeouts,
             locations,
             station,
+            language_model,
+            language_model_threads,
         })
     }
 }
@@ -777,6 +806,8 @@ mod tests {
             ("[store]\nretention_days = 0\n", "store.retention_days"),
             ("[understanding]\nsemantic = \"bert\"\n", "understanding.semantic"),
             ("[understanding]\nsemantic_threshold = 1.5\n", "understanding.semantic_threshold"),
+            ("[understanding]\nlanguage_model = \"gpt\"\n", "understanding.language_model"),
+            ("[understanding]\nlanguage_model_threads = 0\n", "understanding.language_model_threads"),
             ("[speech]\nasr_thread = 2\n", "asr_thread"),
             ("[speech]\nasr_threads = \"two\"\n", "asr_threads"),
             ("[kiosk\n", "site"),

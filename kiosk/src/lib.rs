@@ -3,6 +3,7 @@
 
 pub mod accounts_cmd;
 pub mod app;
+pub mod assist;
 pub mod bench_llm;
 pub mod bench_session;
 pub mod bench_store;

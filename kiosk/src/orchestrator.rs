@@ -102,6 +102,8 @@ pub struct Parts {
     /// Where staff alerts go (bounded; a full queue drops with a log line, the store has the
     /// card).
     pub alerts: Sender<Alert>,
+    /// The language model reading stories in the background (`None`: rules and embeddings only).
+    pub assist: Option<crate::assist::Assist>,
 }
 
 impl std::fmt::Debug for Parts {
@@ -115,6 +117,7 @@ struct LivePorts<'a> {
     speech: Option<&'a SpeechWorker>,
     sink: &'a mut dyn CardSink,
     alerts: &'a Sender<Alert>,
+    assist: Option<&'a mut crate::assist::Assist>,
 }
 
 impl Ports for LivePorts<'_> {
@@ -145,6 +148,16 @@ impl Ports for LivePorts<'_> {
     }
     fn submit(&mut self, card: &ConditionCard) -> anyhow::Result<String> {
         self.sink.submit(card)
+    }
+    fn read_story(&mut self, session: u64, story: &str, lang: Lang) {
+        if let Some(a) = self.assist.as_deref_mut() {
+            a.read_story(session, story, lang);
+        }
+    }
+    fn end_story(&mut self, session: u64) {
+        if let Some(a) = self.assist.as_deref_mut() {
+            a.end(session);
+        }
     }
 }
 
@@ -187,6 +200,8 @@ fn run(mut parts: Parts, actions: &Receiver<UiAction>, views: &Sender<Arc<View>>
     let mut speech_events: Receiver<SpeechEvent> =
         parts.speech.as_ref().map_or_else(never, |s| s.events().clone());
     let clock = tick(TICK);
+    let model_events: Receiver<llm::worker::LlmEvent> =
+        parts.assist.as_ref().map_or_else(never, |a| a.events().clone());
     let mut last: Option<View> = None;
     {
         let mut ports = LivePorts {
@@ -194,6 +209,7 @@ fn run(mut parts: Parts, actions: &Receiver<UiAction>, views: &Sender<Arc<View>>
             speech: parts.speech.as_deref(),
             sink: parts.sink.as_mut(),
             alerts: &parts.alerts,
+            assist: parts.assist.as_mut(),
         };
         parts.session.greet(&mut ports);
     }
@@ -204,6 +220,7 @@ fn run(mut parts: Parts, actions: &Receiver<UiAction>, views: &Sender<Arc<View>>
             speech: parts.speech.as_deref(),
             sink: parts.sink.as_mut(),
             alerts: &parts.alerts,
+            assist: parts.assist.as_mut(),
         };
         let session = &mut parts.session;
         select! {
@@ -226,6 +243,14 @@ fn run(mut parts: Parts, actions: &Receiver<UiAction>, views: &Sender<Arc<View>>
                 }
             },
             recv(clock) -> _ => session.tick(Instant::now(), &mut ports),
+            recv(model_events) -> event => {
+                if let Ok(event) = event
+                    && let Some(a) = ports.assist.as_deref_mut()
+                    && let Some((generation, slots)) = a.finish(event)
+                {
+                    session.on_story(generation, &slots);
+                }
+            },
         }
         let view = session.view(Instant::now());
         if last.as_ref() != Some(&view) {

@@ -43,6 +43,12 @@ pub trait Ports {
     /// Stores the card durably (and queues it for the station). Only after `Ok` is the patient
     /// told it was sent. Returns the patient's queue number.
     fn submit(&mut self, card: &ConditionCard) -> anyhow::Result<String>;
+    /// Asks the language model (if there is one) to read the patient's opening story in the
+    /// background; its reading comes back through [`Session::on_story`]. `session` is the
+    /// session's generation, so a late answer for a wiped session is dropped.
+    fn read_story(&mut self, _session: u64, _story: &str, _lang: Lang) {}
+    /// Stops any language-model work for the session (wiped, or finished).
+    fn end_story(&mut self, _session: u64) {}
 }
 
 /// A staff alert. Carries no patient words: the card (in the store) has them.
@@ -790,6 +796,15 @@ impl Session {
         if !matches!(self.screen, Screen::Interview | Screen::ReadBack | Screen::Correcting { .. }) {
             return;
         }
+        // The opening story, for the language model once the engine has taken it.
+        let story = match (&input, self.question.as_ref()) {
+            (Input::Text(text), Some(q)) if q.kind == protocol::QuestionKind::Opening => {
+                Some(text.expose().to_owned())
+            }
+            _ => None,
+        };
+        let generation = self.generation;
+        let lang = self.lang;
         let Some(interview) = self.interview.as_mut() else { return };
         let at_ms = now.duration_since(self.started).as_millis() as u64;
         // The engine works on a copy: if it fails, the session keeps every answer so far.
@@ -800,10 +815,45 @@ impl Session {
         })) {
             Ok((next, reply)) => {
                 *interview = next;
+                let opened = reply.phase == Phase::Interviewing
+                    && reply.question.as_ref().is_some_and(|q| q.kind != protocol::QuestionKind::Opening);
+                if let Some(story) = story.filter(|_| opened) {
+                    ports.read_story(generation, &story, lang);
+                }
                 self.apply(reply, now, ports);
             }
             Err(_) => self.worker_failed("dialogue engine", ports),
         }
+    }
+
+    /// The language model's reading of the opening story of session `generation` (grounded slot
+    /// values): merged into the interview, which fills slots not yet asked and asks again where
+    /// the rules read the story differently. Late answers for another session are dropped.
+    pub fn on_story(&mut self, generation: u64, slots: &[(protocol::Slot, String, Option<f64>)]) {
+        if generation != self.generation || self.submitted {
+            return;
+        }
+        let Some(interview) = self.interview.as_mut() else { return };
+        let mut next = interview.clone();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let merge = next.merge_story(slots);
+            (next, merge)
+        })) {
+            Ok((next, merge)) => {
+                *interview = next;
+                tracing::info!(
+                    added = merge.added.len(),
+                    disagreed = merge.disagreed.len(),
+                    "story read by the model"
+                );
+            }
+            Err(_) => tracing::error!("merging the model's reading failed; the rules' reading stands"),
+        }
+    }
+
+    /// The session's generation (changes at every wipe).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     fn apply(&mut self, reply: Reply, now: Instant, ports: &mut dyn Ports) {
@@ -1002,6 +1052,7 @@ impl Session {
             tracing::info!(questions = interview.n_questions(), "session ended without a card");
         }
         ports.stop_voice();
+        ports.end_story(self.generation);
         ports.speech(SpeechCommand::Reset);
         ports.speech(SpeechCommand::Elderly(false));
         let generation = self.generation + 1;

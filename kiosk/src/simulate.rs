@@ -433,6 +433,7 @@ impl SimKit {
             speech: Some(worker),
             sink: Box::new(sink),
             alerts: alert_tx,
+            assist: None,
         };
         let orchestrator = Orchestrator::spawn(parts, || {})?;
 

@@ -273,6 +273,7 @@ pub fn run(config: &Config, out: &Path) -> anyhow::Result<Vec<String>> {
         speech: None,
         sink: Box::new(sink),
         alerts: alert_tx,
+        assist: None,
     };
     let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
     let captured = Arc::new(std::sync::Mutex::new(BTreeSet::new()));

@@ -65,7 +65,8 @@ pub fn parts(
 ) -> anyhow::Result<(Parts, crate::station::Courier)> {
     let handoff = crate::station::open(config)?;
     let session = Session::new(engine, SessionConfig::from_config(config), Instant::now());
-    let parts = Parts { session, voice, speech, sink: handoff.sink, alerts: handoff.alerts };
+    let assist = crate::assist::Assist::load(config);
+    let parts = Parts { session, voice, speech, sink: handoff.sink, alerts: handoff.alerts, assist };
     Ok((parts, handoff.courier))
 }
 

@@ -20,6 +20,8 @@ struct FakePorts {
     cards: Vec<ConditionCard>,
     fail_store: bool,
     next: u64,
+    stories: Vec<(u64, String)>,
+    ended: Vec<u64>,
 }
 
 impl Ports for FakePorts {
@@ -40,6 +42,12 @@ impl Ports for FakePorts {
         anyhow::ensure!(!self.fail_store, "disk full");
         self.cards.push(card.clone());
         Ok(format!("A{:03}", self.cards.len()))
+    }
+    fn read_story(&mut self, session: u64, story: &str, _lang: Lang) {
+        self.stories.push((session, story.to_owned()));
+    }
+    fn end_story(&mut self, session: u64) {
+        self.ended.push(session);
     }
 }
 
@@ -224,4 +232,41 @@ fn the_handoff_is_wiped_for_the_next_patient() {
     s.tick(now + Duration::from_secs(31), &mut ports);
     assert_eq!(*s.screen(), Screen::Welcome);
     assert!(!s.holds_patient_data());
+}
+
+#[test]
+fn the_opening_story_goes_to_the_model_and_its_reading_fills_slots_not_yet_asked() {
+    use protocol::{AnswerSource, Slot};
+    let (mut s, mut ports, now) = session(Timeouts::default());
+    speak(&mut s, &mut ports, now, "你好");
+    speak(&mut s, &mut ports, now, "同意");
+    speak(&mut s, &mut ports, now, "同意");
+    assert_eq!(*s.screen(), Screen::Interview);
+    let story = "昨天换了新的洗衣液以后两条胳膊上起了红疹子，特别痒";
+    speak(&mut s, &mut ports, now, story);
+    assert_eq!(
+        ports.stories,
+        vec![(s.generation(), story.to_owned())],
+        "the story is sent once, after the opening"
+    );
+    // The model's reading arrives while the interview goes on; a late one for an old session is dropped.
+    let reading =
+        vec![(Slot::Location, "两条胳膊上".to_owned(), None), (Slot::Severity, "9".to_owned(), Some(9.0))];
+    s.on_story(s.generation() + 1, &reading);
+    let before = s.interview().expect("interview").card();
+    assert!(before.slot(Slot::Location).is_none_or(|e| e.provenance.source != AnswerSource::Model));
+    s.on_story(s.generation(), &reading);
+    let card = s.interview().expect("interview").card();
+    let location = card.slot(Slot::Location).expect("location from the story");
+    if before.slot(Slot::Location).is_none() {
+        assert_eq!(location.provenance.source, AnswerSource::Model);
+    }
+    assert!(
+        card.slot(Slot::Severity).is_none_or(|e| e.provenance.source != AnswerSource::Model),
+        "severity never comes from the model"
+    );
+    // Wiping the session stops the model's work for it.
+    let generation = s.generation();
+    s.wipe(now, &mut ports);
+    assert_eq!(ports.ended, vec![generation]);
 }

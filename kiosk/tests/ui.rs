@@ -82,6 +82,7 @@ fn kiosk_with(timeouts: Timeouts) -> Kiosk {
         speech: None,
         sink: Box::new(sink),
         alerts: alert_tx,
+        assist: None,
     };
     let orchestrator = Orchestrator::spawn(parts, || {}).expect("session thread");
     let app =

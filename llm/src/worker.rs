@@ -71,10 +71,17 @@ impl std::fmt::Debug for Job {
 }
 
 impl LlmWorker {
-    /// Starts the worker thread on `llm`.
-    pub fn spawn(llm: Llm) -> std::io::Result<Self> {
+    /// Starts the worker thread on `llm`; its matrix products use a pool of `threads` threads of
+    /// its own, so the model never takes every core from speech recognition.
+    pub fn spawn(llm: Llm, threads: usize) -> std::io::Result<Self> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("llm-{i}"))
+            .build()
+            .map_err(std::io::Error::other)?;
         let (tx, rx) = bounded::<Job>(JOBS);
-        let thread = std::thread::Builder::new().name("llm".into()).spawn(move || run(&llm, &rx))?;
+        let thread =
+            std::thread::Builder::new().name("llm".into()).spawn(move || pool.install(|| run(&llm, &rx)))?;
         Ok(Self { jobs: Some(tx), thread: Some(thread) })
     }
 

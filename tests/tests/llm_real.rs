@@ -150,3 +150,53 @@ fn stories_in_both_languages_are_read_into_grounded_slots() {
         }
     }
 }
+
+#[test]
+fn the_worker_streams_keeps_the_instructions_cached_and_cancels() {
+    use llm::worker::{LlmEvent, LlmWorker, Request};
+    use std::sync::Arc;
+    let worker = LlmWorker::spawn(load(), 1).expect("worker");
+    assert!(worker.warm(llm::extract::warm_prompt()));
+    let ask = |session: u64, story: &str, cancel: Arc<AtomicBool>| {
+        let (tx, rx) = crossbeam_channel::bounded(512);
+        let request = Request {
+            session,
+            prompt: llm::extract::prompt(story),
+            config: llm::extract::config(),
+            events: tx,
+            cancel,
+        };
+        assert!(worker.generate(request));
+        rx
+    };
+    let rx = ask(7, "My knee hurts when I climb stairs.", Arc::new(AtomicBool::new(false)));
+    let mut streamed = String::new();
+    let done = loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(300)).expect("an event") {
+            LlmEvent::Text(t) => streamed.push_str(&t),
+            LlmEvent::Done(g) => break g,
+            LlmEvent::Failed(e) => panic!("failed: {e}"),
+        }
+    };
+    assert_eq!(streamed, done.text, "the pieces make the answer");
+    assert!(done.reused_tokens > 100, "the warmed instructions were re-used: {}", done.reused_tokens);
+    let facts =
+        llm::extract::parse(&done.text, "My knee hurts when I climb stairs.", Lang::En).expect("form");
+    assert!(facts.slots.iter().any(|(s, _, _)| *s == Slot::Location || *s == Slot::Aggravating), "{facts:?}");
+
+    // Cancelled at once: the worker answers, with no long generation.
+    let cancel = Arc::new(AtomicBool::new(true));
+    let rx = ask(8, "我头疼，太阳穴一跳一跳的。", cancel);
+    let last = loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(300)).expect("an event") {
+            LlmEvent::Text(_) => {}
+            other => break other,
+        }
+    };
+    match last {
+        LlmEvent::Done(g) => assert_eq!(g.stop, Stop::Cancelled),
+        LlmEvent::Failed(e) => assert!(e.contains("cancel"), "{e}"),
+        LlmEvent::Text(_) => unreachable!(),
+    }
+    worker.end_session(7);
+}
