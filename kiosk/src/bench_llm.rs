@@ -64,7 +64,7 @@ pub fn run(config: &Config, rounds: usize, out: &mut dyn Write) -> anyhow::Resul
     // Narratives from real cards (the intake cases), checked against them.
     let kb = Arc::new(dialogue::KnowledgeBase::embedded()?);
     let engine = Arc::new(dialogue::Engine::new(kb, dialogue::InterviewConfig::default()));
-    let cards = dialogue::eval::intake_cards(&engine, 40);
+    let cards = dialogue::eval::intake_cards(&engine, 140);
     let mut narratives = Vec::new();
     for lang in [Lang::Zh, Lang::En] {
         let Some(card) = cards.iter().find(|c| c.language == lang && c.red_flags.is_empty()) else {

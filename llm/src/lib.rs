@@ -278,17 +278,20 @@ impl Llm {
             generated.push(next);
             let decoded =
                 self.tokenizer.decode(&generated, true).map_err(|e| LlmError::Run(e.to_string()))?;
+            // A stop string ends the text before it; nothing after it is streamed.
+            if let Some(at) = config.stop.iter().filter_map(|s| decoded.find(s.as_str())).min() {
+                if at > text.len() && decoded.is_char_boundary(at) && decoded.starts_with(&text) {
+                    on_text(&decoded[text.len()..at]);
+                    text = decoded[..at].to_owned();
+                }
+                self.model.forward(&[next], &mut conversation.cache)?;
+                conversation.tokens.push(next);
+                break Stop::StopString;
+            }
             // A multi-byte character split across tokens shows as U+FFFD until it is complete.
             if decoded.len() > text.len() && !decoded.ends_with('\u{FFFD}') && decoded.starts_with(&text) {
                 on_text(&decoded[text.len()..]);
                 text = decoded;
-            }
-            if let Some(at) = config.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
-                text.truncate(at);
-                logits = self.model.forward(&[next], &mut conversation.cache)?;
-                conversation.tokens.push(next);
-                let _ = logits;
-                break Stop::StopString;
             }
             if generated.len() >= config.max_tokens {
                 break Stop::Budget;
