@@ -194,19 +194,28 @@ impl Tour {
     }
 
     fn shoot(&mut self, ctx: &egui::Context, name: String) {
-        let path = self.out.join(format!("{name}.png"));
-        let flag = Arc::new(AtomicBool::new(false));
-        let done = Arc::clone(&flag);
-        let errors = Arc::clone(&self.errors);
-        ctx.request_screenshot(move |image| {
-            if let Err(e) = save_png(&path, &image) {
-                errors.lock().map(|mut v| v.push(format!("{}: {e}", path.display()))).ok();
-            }
-            done.store(true, Ordering::Release);
-        });
+        self.shooting = Some(screenshot(ctx, self.out.join(format!("{name}.png")), &self.errors));
         self.captured.insert(name);
-        self.shooting = Some(flag);
     }
+}
+
+/// Asks for a screenshot of the next frame, saved as a PNG at `path`; the flag is set once it is
+/// written (failures go to `errors`).
+fn screenshot(
+    ctx: &egui::Context,
+    path: PathBuf,
+    errors: &Arc<std::sync::Mutex<Vec<String>>>,
+) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let done = Arc::clone(&flag);
+    let errors = Arc::clone(errors);
+    ctx.request_screenshot(move |image| {
+        if let Err(e) = save_png(&path, &image) {
+            errors.lock().map(|mut v| v.push(format!("{}: {e}", path.display()))).ok();
+        }
+        done.store(true, Ordering::Release);
+    });
+    flag
 }
 
 fn save_png(path: &Path, image: &egui::ColorImage) -> anyhow::Result<()> {
@@ -449,18 +458,8 @@ struct StationTour {
 
 impl StationTour {
     fn shoot(&mut self, ctx: &egui::Context, name: &str) {
-        let path = self.out.join(format!("{name}.png"));
-        let flag = Arc::new(AtomicBool::new(false));
-        let done = Arc::clone(&flag);
-        let errors = Arc::clone(&self.errors);
-        ctx.request_screenshot(move |image| {
-            if let Err(e) = save_png(&path, &image) {
-                errors.lock().map(|mut v| v.push(format!("{}: {e}", path.display()))).ok();
-            }
-            done.store(true, Ordering::Release);
-        });
+        self.shooting = Some(screenshot(ctx, self.out.join(format!("{name}.png")), &self.errors));
         self.captured.lock().map(|mut c| c.push(name.to_owned())).ok();
-        self.shooting = Some(flag);
     }
 }
 

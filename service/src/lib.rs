@@ -130,6 +130,14 @@ fn staff(state: &AppState, headers: &HeaderMap) -> Result<Actor, Failure> {
     }
 }
 
+/// The calling kiosk; anyone else gets 403 with `refusal`.
+fn kiosk(state: &AppState, headers: &HeaderMap, refusal: &str) -> Result<Actor, Failure> {
+    match caller(state, headers)? {
+        k @ Actor::Kiosk(_) => Ok(k),
+        _ => Err(Failure(StatusCode::FORBIDDEN, refusal.to_owned())),
+    }
+}
+
 fn json_body(headers: &HeaderMap) -> Result<(), Failure> {
     let ok = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
         v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
@@ -147,15 +155,7 @@ async fn submit(
     body: axum::body::Bytes,
 ) -> Result<Response, Failure> {
     json_body(&headers)?;
-    let kiosk = match caller(&state, &headers)? {
-        k @ Actor::Kiosk(_) => k,
-        _ => {
-            return Err(Failure(
-                StatusCode::FORBIDDEN,
-                "cards are submitted with a kiosk device token".into(),
-            ));
-        }
-    };
+    let kiosk = kiosk(&state, &headers, "cards are submitted with a kiosk device token")?;
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -335,12 +335,7 @@ async fn raise_alert(
     body: axum::body::Bytes,
 ) -> Result<Response, Failure> {
     json_body(&headers)?;
-    let kiosk = match caller(&state, &headers)? {
-        k @ Actor::Kiosk(_) => k,
-        _ => {
-            return Err(Failure(StatusCode::FORBIDDEN, "alerts are raised with a kiosk device token".into()));
-        }
-    };
+    let kiosk = kiosk(&state, &headers, "alerts are raised with a kiosk device token")?;
     let alert: NewAlert = serde_json::from_slice(&body)
         .map_err(|e| Failure(StatusCode::BAD_REQUEST, format!("body is not an alert: {e}")))?;
     alert.check().map_err(|reason| Failure(StatusCode::BAD_REQUEST, reason))?;
