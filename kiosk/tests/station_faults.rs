@@ -15,13 +15,23 @@ use store::{Actor, CardStore as _, SqliteStore};
 const KIOSKS: usize = 8;
 const CARDS: usize = 40;
 
-fn serve(data: &Path, addr: SocketAddr) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_kiosk"))
-        .args(["serve", "--bind", &addr.to_string()])
+/// `kiosk ARGS` on the data directory `data`, without models, with `config` if given.
+fn kiosk(data: &Path, config: Option<&Path>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiosk"));
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    cmd.args(args)
         .env("KIOSK_DATA_DIR", data)
         .env("KIOSK_MODELS_DIR", data.join("no-models"))
         .env_remove("KIOSK_CONFIG")
-        .env("KIOSK_LOG", "warn")
+        .env("KIOSK_LOG", "warn");
+    cmd
+}
+
+/// Starts `kiosk serve` on `addr` and waits until it accepts connections.
+fn serve_with(data: &Path, config: Option<&Path>, addr: SocketAddr) -> Child {
+    let child = kiosk(data, config, &["serve", "--bind", &addr.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -32,6 +42,10 @@ fn serve(data: &Path, addr: SocketAddr) -> Child {
         std::thread::sleep(Duration::from_millis(50));
     }
     child
+}
+
+fn serve(data: &Path, addr: SocketAddr) -> Child {
+    serve_with(data, None, addr)
 }
 
 fn stored(db: &Path) -> Vec<String> {
@@ -126,18 +140,7 @@ fn killing_the_service_mid_load_loses_and_duplicates_nothing() {
 #[test]
 fn kiosk_serve_speaks_https_with_certs_from_kiosk_certs_and_refuses_plain_http_off_loopback() {
     let data = tempfile::tempdir().expect("tempdir");
-    let run = |args: &[&str], config: Option<&Path>| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiosk"));
-        if let Some(c) = config {
-            cmd.arg("--config").arg(c);
-        }
-        cmd.args(args)
-            .env("KIOSK_DATA_DIR", data.path())
-            .env("KIOSK_MODELS_DIR", data.path().join("no-models"))
-            .env_remove("KIOSK_CONFIG")
-            .env("KIOSK_LOG", "warn");
-        cmd
-    };
+    let run = |args: &[&str], config: Option<&Path>| kiosk(data.path(), config, args);
     let out = run(&["serve", "--bind", "0.0.0.0:0"], None).output().expect("kiosk runs");
     let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
@@ -159,16 +162,7 @@ fn kiosk_serve_speaks_https_with_certs_from_kiosk_certs_and_refuses_plain_http_o
     )
     .expect("config");
     let addr = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
-    let mut server = run(&["serve", "--bind", &addr.to_string()], Some(&config))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("kiosk serve starts");
-    let start = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(20), "the service did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut server = serve_with(data.path(), Some(&config), addr);
     let ca = std::fs::read(certs.join("station-ca.pem")).expect("ca");
     let mut nurse =
         service::client::StationClient::trusting(&format!("https://{addr}"), &ca).expect("client");
