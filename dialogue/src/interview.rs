@@ -366,6 +366,8 @@ pub struct Interview {
     corrections: Vec<Correction>,
     pending_correction: Option<String>,
     exchanges: Vec<Exchange>,
+    /// A checked 现病史 drafted by the language model, and the facts it was drafted from.
+    narrative: Option<(Vec<String>, String)>,
 }
 
 impl std::fmt::Debug for Interview {
@@ -411,6 +413,7 @@ impl Interview {
             corrections: Vec::new(),
             pending_correction: None,
             exchanges: Vec::new(),
+            narrative: None,
         }
     }
 
@@ -1463,11 +1466,53 @@ impl Interview {
             },
             corrections: self.corrections.clone(),
             queue_number: None,
+            hpi_drafted: None,
             confirmed: self.phase == Phase::Complete,
         };
         let trigger = self.trigger.as_deref().and_then(|id| self.kb().concept(id));
         crate::card::finish(&mut card, protocol, trigger);
+        if let Some((facts, text)) = &self.narrative
+            && *facts == crate::narrative::facts(&card, self.lang)
+        {
+            match self.lang {
+                Lang::Zh => card.hpi.zh = text.clone(),
+                Lang::En => card.hpi.en = text.clone(),
+            }
+            card.hpi_drafted = Some(self.lang);
+        }
         card
+    }
+
+    /// The card's facts a 现病史 is drafted from, in the interview's language.
+    pub fn narrative_facts(&self) -> Vec<String> {
+        crate::narrative::facts(&self.card(), self.lang)
+    }
+
+    /// Whether the card carries a drafted 现病史 for its present facts.
+    pub fn has_narrative(&self) -> bool {
+        self.card().hpi_drafted.is_some()
+    }
+
+    /// Puts a 现病史 drafted by the language model from `facts` on the card, after checking it
+    /// against the card. It stays only while the card's facts are the ones it was drafted from:
+    /// after a correction the deterministic text is back until a new draft passes.
+    /// `example`: the phrases of the worked example the model was shown (see
+    /// [`crate::narrative::check`]).
+    pub fn set_narrative(
+        &mut self,
+        facts: Vec<String>,
+        draft: &str,
+        example: &[&str],
+    ) -> Result<(), crate::narrative::DraftProblem> {
+        let mut card = self.card();
+        // Check against the deterministic card, never against an earlier draft.
+        card.hpi = crate::card::hpi(&card);
+        if facts != crate::narrative::facts(&card, self.lang) {
+            return Err(crate::narrative::DraftProblem::Stale);
+        }
+        crate::narrative::check(draft, &card, &self.engine, self.lang, example)?;
+        self.narrative = Some((facts, draft.trim().to_owned()));
+        Ok(())
     }
 }
 

@@ -594,6 +594,24 @@ impl KioskApp {
                         });
                     }
                 }
+                if let Some(n) = &view.narrative {
+                    ui.add_space(8.0);
+                    egui::Frame::group(ui.style()).show(ui, |ui| {
+                        ui.set_width(ui.available_width());
+                        ui.label(RichText::new(s.get("readback_summary")).size(sz.body).strong());
+                        let note = if n.writing {
+                            Some(format!("✍ {}", s.get("readback_summary_writing")))
+                        } else if n.drafted {
+                            Some(s.get("readback_summary_drafted").to_owned())
+                        } else {
+                            None
+                        };
+                        if let Some(note) = note {
+                            ui.label(RichText::new(note).size(sz.body * 0.8).color(color(PALETTE.muted)));
+                        }
+                        ui.label(RichText::new(&n.text).size(sz.body));
+                    });
+                }
             },
         );
         if let Some(notice) = &view.notice {

@@ -81,7 +81,13 @@ pub fn run(config: &Config, rounds: usize, out: &mut dyn Write) -> anyhow::Resul
             &never,
             &mut |_| {},
         )?;
-        let check = dialogue::narrative::check(&g.text, card, &engine, lang);
+        let check = dialogue::narrative::check(
+            &llm::narrative::clean(&g.text),
+            card,
+            &engine,
+            lang,
+            llm::narrative::example_phrases(lang),
+        );
         narratives.push(serde_json::json!({
             "lang": lang.code(),
             "first_token_ms": g.first_token_ms,

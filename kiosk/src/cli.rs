@@ -94,6 +94,10 @@ pub enum Command {
         /// embeddings, by the language model, and merged.
         #[arg(long)]
         stories: bool,
+        /// Draft the 现病史 / HPI with the language model for this many of the cases' cards per
+        /// language and check each draft against its card.
+        #[arg(long, value_name = "N")]
+        narratives: Option<usize>,
     },
     /// Transcribe a WAV file with the installed speech model.
     Transcribe {
@@ -360,8 +364,10 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::semantic::bench(&config, rounds, stdout)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { cases, json, rules_only, paraphrases, stories } => {
-            if stories {
+        Command::Eval { cases, json, rules_only, paraphrases, stories, narratives } => {
+            if let Some(n) = narratives {
+                crate::eval_cmd::narratives(&config, &cases, n, json, stdout)?;
+            } else if stories {
                 crate::eval_cmd::stories(&config, &cases, json, stdout)?;
             } else if paraphrases {
                 crate::eval_cmd::paraphrases(&config, &cases, json, stdout)?;

@@ -86,6 +86,7 @@ struct RawUnderstanding {
     semantic_threshold: f64,
     language_model: String,
     language_model_threads: i64,
+    narrative_budget_s: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,6 +187,9 @@ pub struct Config {
     pub language_model: bool,
     /// Its threads.
     pub language_model_threads: usize,
+    /// How long the language model may take to draft the 现病史 at the read-back; `None`: it
+    /// does not draft (the deterministic text is used).
+    pub narrative_budget: Option<std::time::Duration>,
     /// Session timeouts.
     pub timeouts: Timeouts,
     /// Where each department is, in Mandarin and English (shown and spoken at hand-off).
@@ -466,6 +470,17 @@ impl Config {
                 });
             }
         };
+        let narrative_budget = match raw.understanding.narrative_budget_s {
+            0 => None,
+            n @ 1..=120 => Some(std::time::Duration::from_secs(n as u64)),
+            n => {
+                return Err(ConfigError::Invalid {
+                    key: "understanding.narrative_budget_s",
+                    problem: format!("is {n}"),
+                    fix: "use 0 (no drafted narrative) or 1 to 120 seconds",
+                });
+            }
+        };
         let station = validate_station(raw.station)?;
         let models_dir =
             resolve_dir(&raw.models.dir, env.models_dir.as_deref(), env, "models", "models.dir")?;
@@ -495,6 +510,7 @@ impl Config {
             station,
             language_model,
             language_model_threads,
+            narrative_budget,
         })
     }
 }
@@ -808,6 +824,7 @@ mod tests {
             ("[understanding]\nsemantic_threshold = 1.5\n", "understanding.semantic_threshold"),
             ("[understanding]\nlanguage_model = \"gpt\"\n", "understanding.language_model"),
             ("[understanding]\nlanguage_model_threads = 0\n", "understanding.language_model_threads"),
+            ("[understanding]\nnarrative_budget_s = -1\n", "understanding.narrative_budget_s"),
             ("[speech]\nasr_thread = 2\n", "asr_thread"),
             ("[speech]\nasr_threads = \"two\"\n", "asr_threads"),
             ("[kiosk\n", "site"),

@@ -238,3 +238,91 @@ pub fn stories(config: &Config, file: &Path, json: bool, out: &mut dyn Write) ->
     }
     Ok(())
 }
+
+/// `kiosk eval CASES --narratives N`: the 现病史 / HPI drafted by the language model for up to
+/// `n` cards per language made from the cases (those without red flags: such cards go to the
+/// station before any read-back), each checked against its card. Prints how many drafts were accepted, why the others
+/// were refused, and the time to the first token and to the whole draft.
+pub fn narratives(
+    config: &Config,
+    cases: &Path,
+    n: usize,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(cases)
+        .with_context(|| format!("cannot read case file {}", cases.display()))?;
+    let cases = dialogue::eval::parse_cases(&text)
+        .with_context(|| format!("case file {} is malformed", cases.display()))?;
+    let engine = crate::window::engine(config)?;
+    let files = llm::ModelFiles::installed(&config.models_dir);
+    let model = llm::Llm::load(&files)?;
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let cards: Vec<protocol::ConditionCard> =
+        cases.iter().filter_map(|c| dialogue::eval::run_case(&engine, c).card).collect();
+    let mut per_card = Vec::new();
+    let (mut accepted, mut first_token, mut total) = (0usize, Vec::new(), Vec::new());
+    let mut problems: std::collections::BTreeMap<String, usize> = Default::default();
+    for lang in [protocol::Lang::Zh, protocol::Lang::En] {
+        let mut warm = model.conversation();
+        model.prefill(&mut warm, &llm::narrative::warm_prompt(lang))?;
+        for card in cards.iter().filter(|c| c.language == lang && c.red_flags.is_empty()).take(n) {
+            let facts = dialogue::narrative::facts(card, lang);
+            let mut conversation = warm.clone();
+            let started = std::time::Instant::now();
+            let g = model.generate(
+                &mut conversation,
+                &llm::narrative::prompt(lang, &facts),
+                &llm::narrative::config(),
+                &never,
+                &mut |_| {},
+            )?;
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            let draft = llm::narrative::clean(&g.text);
+            let check = dialogue::narrative::check(
+                &draft,
+                card,
+                &engine,
+                lang,
+                llm::narrative::example_phrases(lang),
+            );
+            match &check {
+                Ok(()) => accepted += 1,
+                Err(p) => *problems.entry(p.kind().to_owned()).or_default() += 1,
+            }
+            first_token.push(g.first_token_ms);
+            total.push(ms);
+            per_card.push(serde_json::json!({
+                "lang": lang.code(),
+                "complaint": card.chief_complaint.concept,
+                "facts": facts,
+                "draft": draft,
+                "accepted": check.is_ok(),
+                "problem": check.err().map(|e| e.to_string()),
+                "tokens": g.generated_tokens,
+                "first_token_ms": g.first_token_ms,
+                "total_ms": ms,
+            }));
+        }
+    }
+    let pct = |v: &mut Vec<f64>, p: f64| {
+        v.sort_by(f64::total_cmp);
+        v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0)
+    };
+    let summary = serde_json::json!({
+        "drafts": per_card.len(),
+        "accepted": accepted,
+        "accepted_rate": accepted as f64 / per_card.len().max(1) as f64,
+        "refused_by_problem": problems,
+        "first_token_p50_ms": pct(&mut first_token, 0.5),
+        "draft_p50_ms": pct(&mut total.clone(), 0.5),
+        "draft_p95_ms": pct(&mut total, 0.95),
+    });
+    if json {
+        serde_json::to_writer(&mut *out, &serde_json::json!({ "summary": summary, "cards": per_card }))?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
+    }
+    Ok(())
+}

@@ -159,6 +159,14 @@ impl Ports for LivePorts<'_> {
             a.end(session);
         }
     }
+    fn draft_narrative(&mut self, session: u64, facts: &[String], lang: Lang) -> bool {
+        self.assist.as_deref_mut().is_some_and(|a| a.draft_narrative(session, facts, lang))
+    }
+    fn stop_narrative(&mut self, session: u64) {
+        if let Some(a) = self.assist.as_deref_mut() {
+            a.stop(session);
+        }
+    }
 }
 
 /// The running orchestrator.
@@ -200,8 +208,6 @@ fn run(mut parts: Parts, actions: &Receiver<UiAction>, views: &Sender<Arc<View>>
     let mut speech_events: Receiver<SpeechEvent> =
         parts.speech.as_ref().map_or_else(never, |s| s.events().clone());
     let clock = tick(TICK);
-    let model_events: Receiver<llm::worker::LlmEvent> =
-        parts.assist.as_ref().map_or_else(never, |a| a.events().clone());
     let mut last: Option<View> = None;
     {
         let mut ports = LivePorts {
@@ -215,6 +221,9 @@ fn run(mut parts: Parts, actions: &Receiver<UiAction>, views: &Sender<Arc<View>>
     }
 
     loop {
+        // The model request in flight has its own channel (a new one per request).
+        let model_events: Receiver<llm::worker::LlmEvent> =
+            parts.assist.as_ref().map_or_else(never, crate::assist::Assist::events);
         let mut ports = LivePorts {
             voice: parts.voice.as_ref(),
             speech: parts.speech.as_deref(),
@@ -244,11 +253,19 @@ fn run(mut parts: Parts, actions: &Receiver<UiAction>, views: &Sender<Arc<View>>
             },
             recv(clock) -> _ => session.tick(Instant::now(), &mut ports),
             recv(model_events) -> event => {
-                if let Ok(event) = event
-                    && let Some(a) = ports.assist.as_deref_mut()
-                    && let Some((generation, slots)) = a.finish(event)
-                {
-                    session.on_story(generation, &slots);
+                use crate::assist::Assisted;
+                let assisted = ports.assist.as_deref_mut().and_then(|a| match event {
+                    Ok(e) => a.finish(e),
+                    // The worker dropped the request without an answer.
+                    Err(_) => a.lost(),
+                });
+                match assisted {
+                    Some(Assisted::Story(generation, slots)) => session.on_story(generation, &slots),
+                    Some(Assisted::NarrativeText(generation, text)) => {
+                        session.on_narrative_text(generation, &text);
+                    }
+                    Some(Assisted::Narrative(generation, draft)) => session.on_narrative(generation, draft),
+                    None => {}
                 }
             },
         }

@@ -23,6 +23,9 @@ use ui_assets::{Strings, UiLang};
 
 use crate::config::{Config, Timeouts};
 
+/// Longest draft shown while it is written (a runaway draft is refused by the check anyway).
+const MAX_DRAFT_CHARS: usize = 1200;
+
 /// How long the "declined" screen stays.
 const DECLINED_SCREEN: Duration = Duration::from_secs(20);
 
@@ -49,6 +52,14 @@ pub trait Ports {
     fn read_story(&mut self, _session: u64, _story: &str, _lang: Lang) {}
     /// Stops any language-model work for the session (wiped, or finished).
     fn end_story(&mut self, _session: u64) {}
+    /// Asks the language model (if there is one) to draft the 现病史 / HPI from the card's
+    /// `facts`; the text streams back through [`Session::on_narrative_text`] and ends with
+    /// [`Session::on_narrative`]. `false` when there is no model to draft it.
+    fn draft_narrative(&mut self, _session: u64, _facts: &[String], _lang: Lang) -> bool {
+        false
+    }
+    /// Stops a narrative being drafted (over its time budget, or the card was sent).
+    fn stop_narrative(&mut self, _session: u64) {}
 }
 
 /// A staff alert. Carries no patient words: the card (in the store) has them.
@@ -178,6 +189,19 @@ pub struct View {
     pub timeout_left_s: Option<u32>,
     /// A notice for the patient (the card could not be stored).
     pub notice: Option<String>,
+    /// The 现病史 / HPI on the read-back: what the doctor will read.
+    pub narrative: Option<NarrativeView>,
+}
+
+/// The 现病史 / HPI paragraph as the read-back shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NarrativeView {
+    /// The text (while `writing`, the draft so far).
+    pub text: String,
+    /// The language model is still writing it (not yet checked).
+    pub writing: bool,
+    /// Written by the language model and checked against the card (else the deterministic text).
+    pub drafted: bool,
 }
 
 impl View {
@@ -187,6 +211,7 @@ impl View {
         out.extend(self.partial.iter().cloned());
         out.extend(self.heard.iter().cloned());
         out.extend(self.review.iter().map(|l| l.value.clone()));
+        out.extend(self.narrative.iter().map(|n| n.text.clone()));
         if let Screen::Handoff(h) = &self.screen {
             out.push(h.card_id.clone());
             out.push(h.department.clone());
@@ -248,6 +273,8 @@ pub struct SessionConfig {
     pub timeouts: Timeouts,
     /// Department locations, `[zh, en]`.
     pub locations: std::collections::BTreeMap<protocol::Department, [String; 2]>,
+    /// How long the language model may draft the 现病史; `None`: never.
+    pub narrative_budget: Option<Duration>,
 }
 
 impl SessionConfig {
@@ -261,6 +288,7 @@ impl SessionConfig {
             retention_days: config.retention_days,
             timeouts: config.timeouts,
             locations: config.locations.clone(),
+            narrative_budget: config.narrative_budget,
         }
     }
 }
@@ -423,6 +451,10 @@ pub struct Session {
     screen_since: Instant,
     notice: Option<String>,
     submitted: bool,
+    /// The 现病史 on the read-back: the card's, or the draft being written.
+    narrative: Option<NarrativeView>,
+    /// A draft being written: the facts it is drafted from, and since when.
+    drafting: Option<(Vec<String>, Instant)>,
 }
 
 impl std::fmt::Debug for Session {
@@ -464,6 +496,8 @@ impl Session {
             screen_since: now,
             notice: None,
             submitted: false,
+            narrative: None,
+            drafting: None,
         }
     }
 
@@ -537,6 +571,11 @@ impl Session {
                 .warning_until
                 .map(|until| until.saturating_duration_since(now).as_secs_f32().ceil() as u32),
             notice: self.notice.clone(),
+            narrative: if matches!(self.screen, Screen::ReadBack | Screen::Correcting { .. }) {
+                self.narrative.clone()
+            } else {
+                None
+            },
         }
     }
 
@@ -666,9 +705,15 @@ impl Session {
         }
     }
 
-    /// The clock: inactivity warning and wipe, hand-off timeout.
+    /// The clock: inactivity warning and wipe, hand-off timeout, the narrative's time budget.
     pub fn tick(&mut self, now: Instant, ports: &mut dyn Ports) {
         let t = self.config.timeouts;
+        if let (Some((_, since)), Some(budget)) = (&self.drafting, self.config.narrative_budget)
+            && now.duration_since(*since) >= budget
+        {
+            tracing::info!("narrative draft over its time budget; the deterministic text stands");
+            self.stop_narrative(ports);
+        }
         match &self.screen {
             Screen::Welcome => {}
             Screen::Handoff(_) => {
@@ -851,6 +896,90 @@ impl Session {
         }
     }
 
+    /// More of the 现病史 the language model is drafting for session `generation` (shown as it
+    /// is written, marked as not yet checked).
+    pub fn on_narrative_text(&mut self, generation: u64, text: &str) {
+        if generation != self.generation || self.drafting.is_none() {
+            return;
+        }
+        if let Some(n) = self.narrative.as_mut().filter(|n| n.writing)
+            && n.text.chars().count() < MAX_DRAFT_CHARS
+        {
+            n.text.push_str(text);
+        }
+    }
+
+    /// The finished draft for session `generation` (`None`: the model failed): it goes on the
+    /// card only if it passes the check against the card's present facts; otherwise the
+    /// deterministic text stays.
+    pub fn on_narrative(&mut self, generation: u64, draft: Option<String>) {
+        if generation != self.generation || self.submitted {
+            return;
+        }
+        let Some((facts, since)) = self.drafting.take() else { return };
+        let Some(interview) = self.interview.as_mut() else { return };
+        if let Some(draft) = draft {
+            match interview.set_narrative(facts, &draft, llm::narrative::example_phrases(self.lang)) {
+                Ok(()) => tracing::info!(
+                    ms = since.elapsed().as_millis() as u64,
+                    "narrative checked and put on the card"
+                ),
+                // The kind only: the draft is patient information.
+                Err(problem) => tracing::warn!(
+                    problem = problem.kind(),
+                    "drafted narrative refused; the deterministic text stands"
+                ),
+            }
+        }
+        self.show_card_narrative();
+    }
+
+    /// Shows the card's own 现病史 (drafted and checked, or deterministic).
+    fn show_card_narrative(&mut self) {
+        if let Some(interview) = self.interview.as_ref() {
+            let card = interview.card();
+            self.narrative = Some(NarrativeView {
+                text: card.hpi.get(self.lang).to_owned(),
+                writing: false,
+                drafted: card.hpi_drafted.is_some(),
+            });
+        }
+    }
+
+    /// At the read-back: shows the card's 现病史 and, when the card has no checked draft for its
+    /// present facts, asks the language model for one.
+    fn start_narrative(&mut self, now: Instant, ports: &mut dyn Ports) {
+        self.show_card_narrative();
+        if self.config.narrative_budget.is_none() || self.narrative.as_ref().is_some_and(|n| n.drafted) {
+            return;
+        }
+        let Some(interview) = self.interview.as_ref() else { return };
+        let facts = interview.narrative_facts();
+        if self.drafting.as_ref().is_some_and(|(f, _)| *f == facts) {
+            // Already being written from these facts (the read-back was asked again).
+            if let Some(n) = self.narrative.as_mut() {
+                n.writing = true;
+                n.text.clear();
+            }
+            return;
+        }
+        if ports.draft_narrative(self.generation, &facts, self.lang) {
+            self.drafting = Some((facts, now));
+            if let Some(n) = self.narrative.as_mut() {
+                n.writing = true;
+                n.text.clear();
+            }
+        }
+    }
+
+    /// Stops a draft in progress (the deterministic text is shown).
+    fn stop_narrative(&mut self, ports: &mut dyn Ports) {
+        if self.drafting.take().is_some() {
+            ports.stop_narrative(self.generation);
+            self.show_card_narrative();
+        }
+    }
+
     /// The session's generation (changes at every wipe).
     pub fn generation(&self) -> u64 {
         self.generation
@@ -868,6 +997,11 @@ impl Session {
                 level: alert.level,
             });
         }
+        if !matches!(reply.phase, Phase::ReadBack | Phase::Interviewing) {
+            // The card is about to be sent: it goes with what it holds now.
+            self.stop_narrative(ports);
+        }
+        let Some(interview) = self.interview.as_ref() else { return };
         match reply.phase {
             Phase::Emergency => {
                 let instructions = reply.say.clone();
@@ -914,6 +1048,9 @@ impl Session {
                 }
                 // The read-back and anything after it quote the patient: never cached.
                 self.speak(ports, text, readback);
+                if readback {
+                    self.start_narrative(now, ports);
+                }
             }
         }
     }

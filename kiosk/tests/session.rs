@@ -22,6 +22,9 @@ struct FakePorts {
     next: u64,
     stories: Vec<(u64, String)>,
     ended: Vec<u64>,
+    /// Narrative requests (session, facts) when a model is there to take them.
+    narratives: Option<Vec<(u64, Vec<String>)>>,
+    stopped: Vec<u64>,
 }
 
 impl Ports for FakePorts {
@@ -48,6 +51,12 @@ impl Ports for FakePorts {
     }
     fn end_story(&mut self, session: u64) {
         self.ended.push(session);
+    }
+    fn draft_narrative(&mut self, session: u64, facts: &[String], _lang: Lang) -> bool {
+        self.narratives.as_mut().map(|n| n.push((session, facts.to_vec()))).is_some()
+    }
+    fn stop_narrative(&mut self, session: u64) {
+        self.stopped.push(session);
     }
 }
 
@@ -269,4 +278,116 @@ fn the_opening_story_goes_to_the_model_and_its_reading_fills_slots_not_yet_asked
     let generation = s.generation();
     s.wipe(now, &mut ports);
     assert_eq!(ports.ended, vec![generation]);
+}
+
+/// An English interview up to the read-back, with a model to draft the narrative.
+fn at_read_back() -> (Session, FakePorts, Instant) {
+    let (mut s, mut ports, now) = session(Timeouts::default());
+    ports.narratives = Some(Vec::new());
+    s.on_ui(UiAction::ChooseLanguage(Lang::En), now, &mut ports);
+    s.on_ui(UiAction::Consent(true), now, &mut ports);
+    s.on_ui(UiAction::Consent(true), now, &mut ports);
+    let mut n = 0;
+    while *s.screen() == Screen::Interview && n < 40 {
+        let answer =
+            if n == 0 { "I have had a headache since yesterday, at the back of my head" } else { "no" };
+        speak(&mut s, &mut ports, now, answer);
+        n += 1;
+    }
+    assert_eq!(*s.screen(), Screen::ReadBack);
+    (s, ports, now)
+}
+
+#[test]
+fn the_narrative_streams_onto_the_read_back_and_goes_on_the_card_only_when_it_passes_the_check() {
+    let (mut s, mut ports, now) = at_read_back();
+    let requests = ports.narratives.clone().expect("model");
+    assert_eq!(requests.len(), 1, "one draft is asked for at the read-back");
+    let (generation, facts) = requests[0].clone();
+    assert_eq!(generation, s.generation());
+    assert!(facts.iter().any(|f| f.starts_with("Chief complaint: ")), "{facts:?}");
+    let card = s.interview().expect("interview").card();
+    let view = s.view(now).narrative.expect("the summary is on the read-back");
+    assert!(view.writing && view.text.is_empty() && !view.drafted);
+
+    // It streams in; text for another session is not shown.
+    s.on_narrative_text(generation + 1, "Nothing to do with this patient.");
+    s.on_narrative_text(generation, "The patient ");
+    s.on_narrative_text(generation, "presents");
+    assert_eq!(s.view(now).narrative.expect("summary").text, "The patient presents");
+    assert!(s.view(now).patient_texts().iter().any(|t| t == "The patient presents"));
+
+    // A draft naming a symptom the card does not hold is refused: the deterministic text stays.
+    s.on_narrative(
+        generation,
+        Some(format!(
+            "The patient presents with {} and a high fever.",
+            card.chief_complaint.en.to_lowercase()
+        )),
+    );
+    let view = s.view(now).narrative.expect("summary");
+    assert!(!view.writing && !view.drafted);
+    assert_eq!(view.text, card.hpi.en);
+    assert_eq!(s.interview().expect("interview").card().hpi_drafted, None);
+
+    // Asked again (the read-back is repeated with the same facts): a faithful draft goes on the card.
+    speak(&mut s, &mut ports, now, "say that again");
+    assert_eq!(ports.narratives.as_ref().map(Vec::len), Some(2));
+    let faithful = format!("The patient presents with {}.", card.chief_complaint.en.to_lowercase());
+    s.on_narrative(generation, Some(faithful.clone()));
+    let view = s.view(now).narrative.expect("summary");
+    assert!(view.drafted && view.text == faithful, "{view:?}");
+    speak(&mut s, &mut ports, now, "yes that's right");
+    assert!(matches!(s.screen(), Screen::Handoff(_)));
+    let sent = ports.cards.last().expect("card sent");
+    assert_eq!(sent.hpi.en, faithful);
+    assert_eq!(sent.hpi_drafted, Some(Lang::En));
+    assert_eq!(sent.hpi.zh, dialogue::card::hpi(sent).zh, "the other language keeps the deterministic text");
+    // A late answer after the card was sent changes nothing.
+    s.on_narrative(generation, Some("The patient is fine.".into()));
+    assert_eq!(ports.cards.len(), 1);
+}
+
+#[test]
+fn a_slow_draft_is_stopped_at_its_budget_and_the_card_goes_with_the_deterministic_text() {
+    let (mut s, mut ports, now) = at_read_back();
+    let generation = s.generation();
+    s.on_narrative_text(generation, "The patient");
+    s.tick(now + Duration::from_secs(5), &mut ports);
+    assert!(s.view(now).narrative.expect("summary").writing, "within the budget it keeps writing");
+    s.tick(now + Duration::from_secs(21), &mut ports);
+    assert_eq!(ports.stopped, vec![generation], "stopped at the budget (20 s by default)");
+    let view = s.view(now).narrative.expect("summary");
+    assert!(!view.writing && !view.drafted);
+    // Confirming while a draft is written sends the card at once, with the deterministic text.
+    let (mut s, mut ports, now) = at_read_back();
+    speak(&mut s, &mut ports, now, "yes that's right");
+    assert!(matches!(s.screen(), Screen::Handoff(_)));
+    assert_eq!(ports.stopped, vec![s.generation()]);
+    let sent = ports.cards.last().expect("card sent");
+    assert_eq!(sent.hpi_drafted, None);
+    assert_eq!(sent.hpi, dialogue::card::hpi(sent));
+}
+
+#[test]
+fn without_a_model_the_read_back_shows_the_deterministic_summary() {
+    let (mut s, mut ports, now) = at_read_back();
+    let _ = &mut ports;
+    let (mut plain, mut plain_ports, _) = session(Timeouts::default());
+    plain.on_ui(UiAction::ChooseLanguage(Lang::En), now, &mut plain_ports);
+    plain.on_ui(UiAction::Consent(true), now, &mut plain_ports);
+    plain.on_ui(UiAction::Consent(true), now, &mut plain_ports);
+    let mut n = 0;
+    while *plain.screen() == Screen::Interview && n < 40 {
+        let answer =
+            if n == 0 { "I have had a headache since yesterday, at the back of my head" } else { "no" };
+        speak(&mut plain, &mut plain_ports, now, answer);
+        n += 1;
+    }
+    let view = plain.view(now).narrative.expect("summary");
+    assert!(!view.writing && !view.drafted);
+    assert_eq!(view.text, plain.interview().expect("interview").card().hpi.en);
+    // Wiping drops the draft with everything else.
+    s.wipe(now, &mut ports);
+    assert!(s.view(now).narrative.is_none() && !s.holds_patient_data());
 }

@@ -183,6 +183,11 @@ fn the_whole_interview_by_touch_ends_in_a_stored_card_and_a_handoff() {
         "{review:?}"
     );
     assert!(review.iter().any(|l| l.field == "age" && l.value.contains("45")), "{review:?}");
+    // What the doctor will read is on the screen too (the deterministic text: no model here).
+    k.harness.get_by_label("Summary for the doctor");
+    let summary = k.view().narrative.expect("the summary");
+    assert!(!summary.drafted && summary.text.contains("45-year-old"), "{summary:?}");
+    k.harness.get_by_label(&summary.text);
     // The read-back quotes the patient: spoken privately (never cached).
     assert!(k.said.lock().expect("lock").last().is_some_and(|(_, private)| *private));
     k.tap("✔ Yes, send it to the nurse");

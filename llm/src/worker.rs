@@ -17,7 +17,7 @@ use crate::{Conversation, GenConfig, Generation, Llm};
 /// Requests queued at most.
 const JOBS: usize = 8;
 /// Conversations kept (sessions and warm-ups); the least recently used goes first.
-const KEPT: usize = 4;
+const KEPT: usize = 6;
 
 /// What streams back for one request.
 #[derive(Clone, Debug)]
@@ -74,14 +74,33 @@ impl LlmWorker {
     /// Starts the worker thread on `llm`; its matrix products use a pool of `threads` threads of
     /// its own, so the model never takes every core from speech recognition.
     pub fn spawn(llm: Llm, threads: usize) -> std::io::Result<Self> {
+        Self::spawn_loading(move || Ok(llm), threads)
+    }
+
+    /// Starts the worker thread, which loads the model itself (`load`) before taking requests,
+    /// so whoever starts it does not wait for the weights. Requests queued meanwhile wait; if the
+    /// load fails, the thread logs why and ends, and every queued request's channel closes
+    /// without an answer (later requests are refused at once).
+    pub fn spawn_loading(
+        load: impl FnOnce() -> Result<Llm, crate::LlmError> + Send + 'static,
+        threads: usize,
+    ) -> std::io::Result<Self> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
             .thread_name(|i| format!("llm-{i}"))
             .build()
             .map_err(std::io::Error::other)?;
         let (tx, rx) = bounded::<Job>(JOBS);
-        let thread =
-            std::thread::Builder::new().name("llm".into()).spawn(move || pool.install(|| run(&llm, &rx)))?;
+        let thread = std::thread::Builder::new().name("llm".into()).spawn(move || {
+            let started = std::time::Instant::now();
+            match load() {
+                Ok(llm) => {
+                    tracing::info!(ms = started.elapsed().as_millis() as u64, "language model loaded");
+                    pool.install(|| run(&llm, &rx));
+                }
+                Err(e) => tracing::error!(error = %e, "language model unavailable: requests are refused"),
+            }
+        })?;
         Ok(Self { jobs: Some(tx), thread: Some(thread) })
     }
 
@@ -127,26 +146,39 @@ impl Drop for LlmWorker {
     }
 }
 
-/// Kept conversations, most recently used last. Session 0 holds warm-ups.
+/// Kept conversations, most recently used last. Session 0 holds warm-ups (several: one per set
+/// of fixed instructions).
 struct Kept(Vec<(u64, Conversation)>);
 
 impl Kept {
+    /// The conversation to continue for `prompt`: whichever kept one shares the longest prefix
+    /// with it (the session's own when it shares as much, taken; otherwise a snapshot), or a new one.
     fn take_for(&mut self, session: u64, llm: &Llm, prompt: &str) -> Conversation {
-        if let Some(i) = self.0.iter().position(|(s, _)| *s == session && session != 0) {
-            return self.0.remove(i).1;
-        }
-        // A snapshot of the kept conversation sharing the longest prefix.
         let tokens = llm.tokenize(prompt).unwrap_or_default();
-        self.0
+        let best = self
+            .0
             .iter()
-            .max_by_key(|(_, c)| c.shared_prefix(&tokens))
-            .filter(|(_, c)| c.shared_prefix(&tokens) > 0)
-            .map(|(_, c)| c.clone())
-            .unwrap_or_else(|| llm.conversation())
+            .enumerate()
+            .max_by_key(|(_, (s, c))| (c.shared_prefix(&tokens), *s == session && session != 0))
+            .filter(|(_, (_, c))| c.shared_prefix(&tokens) > 0)
+            .map(|(i, (s, _))| (i, *s));
+        match best {
+            Some((i, s)) if s == session && session != 0 => self.0.remove(i).1,
+            Some((i, _)) => self.0[i].1.clone(),
+            None => {
+                // Nothing shared: the session's old conversation is of no further use.
+                if session != 0 {
+                    self.0.retain(|(s, _)| *s != session);
+                }
+                llm.conversation()
+            }
+        }
     }
 
     fn keep(&mut self, session: u64, conversation: Conversation) {
-        self.0.retain(|(s, _)| *s != session);
+        if session != 0 {
+            self.0.retain(|(s, _)| *s != session);
+        }
         self.0.push((session, conversation));
         while self.0.len() > KEPT {
             // Warm-ups (session 0) stay while any room is left for sessions.

@@ -567,6 +567,10 @@ pub struct ConditionCard {
     /// the nurse can call the patient by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_number: Option<String>,
+    /// The 现病史 / HPI in this language was drafted by the language model from the card's facts
+    /// and passed the check against them; `None`: both texts are the deterministic ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hpi_drafted: Option<Lang>,
 }
 
 impl ConditionCard {

@@ -303,7 +303,11 @@ impl Change {
                     "history" => card.history = Some(entry()),
                     "medications" => card.medications = Some(entry()),
                     "allergies" => card.allergies = Some(entry()),
-                    "hpi" => card.hpi = protocol::Bilingual::new(text.clone(), text.clone()),
+                    "hpi" => {
+                        card.hpi = protocol::Bilingual::new(text.clone(), text.clone());
+                        // The nurse's words now, not the model's draft.
+                        card.hpi_drafted = None;
+                    }
                     other => {
                         let Some(code) = other.strip_prefix("slot:") else {
                             return Err(format!("unknown field {other:?}"));

@@ -215,3 +215,43 @@ fn the_worker_streams_keeps_the_instructions_cached_and_cancels() {
     }
     worker.end_session(7);
 }
+
+#[test]
+fn narratives_stream_through_the_kiosks_assist_and_are_checked_against_their_cards() {
+    use kiosk::assist::{Assist, Assisted};
+    use std::sync::Arc;
+    let kb = Arc::new(dialogue::KnowledgeBase::embedded().expect("kb"));
+    let engine = Arc::new(dialogue::Engine::new(kb, dialogue::InterviewConfig::default()));
+    let cards = dialogue::eval::intake_cards(&engine, 200);
+    let mut assist = Assist::start(load(), 1, &[Lang::Zh, Lang::En]).expect("worker");
+    let (mut accepted, mut refused) = (0, Vec::new());
+    for lang in [Lang::Zh, Lang::En] {
+        for card in cards.iter().filter(|c| c.language == lang && c.red_flags.is_empty()).take(2) {
+            let facts = dialogue::narrative::facts(card, lang);
+            assert!(assist.draft_narrative(1, &facts, lang), "the worker takes the request");
+            let events = assist.events();
+            let mut streamed = String::new();
+            let draft = loop {
+                let event = events.recv_timeout(std::time::Duration::from_secs(300)).expect("an event");
+                match assist.finish(event) {
+                    Some(Assisted::NarrativeText(1, text)) => streamed.push_str(&text),
+                    Some(Assisted::Narrative(1, draft)) => break draft.expect("a draft"),
+                    other => panic!("unexpected {other:?}"),
+                }
+            };
+            assert!(!draft.is_empty() && streamed.trim().starts_with(&draft), "{streamed:?} / {draft:?}");
+            assert_eq!(
+                draft.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+                lang == Lang::Zh,
+                "{draft}"
+            );
+            let example = llm::narrative::example_phrases(lang);
+            match dialogue::narrative::check(&draft, card, &engine, lang, example) {
+                Ok(()) => accepted += 1,
+                Err(problem) => refused.push(format!("{problem}: {draft}")),
+            }
+        }
+    }
+    // A refused draft leaves the deterministic text; the model must still earn its place.
+    assert!(accepted >= 1, "no draft passed the check: {refused:#?}");
+}

@@ -714,7 +714,14 @@ fn zh_negated(chars: &[char], start: usize, end: usize) -> bool {
         return true;
     }
     let after: String = chars[end..chars.len().min(end + 3)].iter().collect();
-    after.starts_with("没有") || after.starts_with("没") && !after.starts_with("没事")
+    if after.starts_with("没有") || after.starts_with("没") && !after.starts_with("没事") {
+        return true;
+    }
+    // The record's own style: 过敏史：无。 发热：无， (but not 无力, 无法).
+    let rest: String =
+        chars[end..].iter().skip_while(|c| matches!(c, '史' | '：' | ':' | ' ')).take(2).collect();
+    let mut rest = rest.chars();
+    rest.next() == Some('无') && rest.next().is_none_or(|c| !is_han(c))
 }
 
 /// English negation: a negator earlier in the clause within a few words, not cancelled by an
@@ -727,8 +734,10 @@ fn en_negated(tokens: &[&str], start: usize) -> bool {
     const BREAKS: &[&str] = &[",", "but", "although", "though", "however", "except", "and i", "yet"];
     const AFFIRM: &[&str] = &["have", "has", "got", "is", "am", "feel", "feels"];
     let mut i = start;
+    // The window restarts at each list comma: "denies palpitations, shortness of breath, sweating".
+    let mut anchor = start;
     let mut seen_affirm = false;
-    while i > 0 && start - i < EN_NEGATION_WINDOW {
+    while i > 0 && anchor - i < EN_NEGATION_WINDOW {
         i -= 1;
         let t = tokens[i];
         if BREAKS.contains(&t) && t != "," {
@@ -744,6 +753,7 @@ fn en_negated(tokens: &[&str], start: usize) -> bool {
             ) {
                 return false;
             }
+            anchor = i;
             continue;
         }
         if NEGATORS.contains(&t) {
@@ -751,7 +761,11 @@ fn en_negated(tokens: &[&str], start: usize) -> bool {
             if tokens.get(i + 1).is_some_and(|n| matches!(*n, "know" | "sure" | "remember" | "think")) {
                 return false;
             }
-            return !seen_affirm || matches!(t, "dont" | "doesnt" | "didnt" | "havent" | "hasnt");
+            // "I do not have a fever": the affirmative after "not" is still denied.
+            return !seen_affirm
+                || matches!(t, "dont" | "doesnt" | "didnt" | "havent" | "hasnt")
+                || matches!(t, "not" | "never")
+                    && tokens.get(i + 1).is_some_and(|n| matches!(*n, "have" | "has" | "got" | "had"));
         }
         if AFFIRM.contains(&t) {
             seen_affirm = true;
@@ -1353,6 +1367,11 @@ mod tests {
         assert!(has(&a, "she has been vomiting but no diarrhea", "diarrhoea", true));
         assert!(has(&a, "I can't breathe", "shortness_of_breath", false));
         assert!(has(&a, "I don't know if I had a fever", "fever", false));
+        assert!(has(&a, "He does not have shortness of breath or sweating", "sweating", true));
+        assert!(has(&a, "既往史无，过敏史无。", "allergic_reaction", true));
+        assert!(has(&a, "发热：无", "fever", true));
+        assert!(!has(&a, "发热无力", "fever", true));
+        assert!(has(&a, "Denies palpitations, shortness of breath, sweating", "sweating", true));
     }
 
     #[test]

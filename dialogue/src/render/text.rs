@@ -66,7 +66,12 @@ pub fn render(card: &ConditionCard, kb: &KnowledgeBase, lang: Lang) -> String {
         if zh { "主诉" } else { "Chief complaint" },
         if zh { &card.chief_complaint.zh } else { &card.chief_complaint.en }
     );
-    let _ = writeln!(out, "{}: {}", if zh { "现病史" } else { "HPI" }, card.hpi.get(lang));
+    let drafted = match (card.hpi_drafted == Some(lang), zh) {
+        (false, _) => "",
+        (true, true) => "（本机语言模型据卡片撰写，已核对）",
+        (true, false) => " (drafted by the kiosk's language model from the card, checked against it)",
+    };
+    let _ = writeln!(out, "{}: {}{drafted}", if zh { "现病史" } else { "HPI" }, card.hpi.get(lang));
     for rf in &card.red_flags {
         let _ = writeln!(
             out,
