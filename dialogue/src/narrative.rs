@@ -189,7 +189,9 @@ pub fn check(
     // A symptom stated as present must be reported; one stated as absent must be denied or at
     // least spoken of (never a symptom the card is silent on, nor one the patient has).
     let denied: BTreeSet<&str> = card.negatives().map(|f| f.concept.as_str()).collect();
-    for sentence in sentences(draft) {
+    // "过敏史" names the history of allergies (a field of its own), not an allergic reaction now.
+    let without_history = draft.replace("过敏史", "");
+    for sentence in sentences(&without_history) {
         for hit in analyzer.concepts(&Utterance::new(sentence)) {
             let known = if hit.negated {
                 on_card.contains(&hit.concept) && !present.contains(&hit.concept)
@@ -224,9 +226,10 @@ fn wrong_sex(draft_lower: &str, sex: Option<protocol::Sex>) -> bool {
     }
 }
 
-/// The draft's sentences (negation is read within one sentence).
+/// The draft's sentences and Mandarin clauses (negation is read within one, and a symptom both
+/// reported and denied is caught: 伴腹胀，否认腹胀).
 fn sentences(text: &str) -> impl Iterator<Item = &str> {
-    text.split_inclusive(['。', '！', '？', '!', '?', '；', ';'])
+    text.split_inclusive(['。', '！', '？', '!', '?', '；', ';', '，'])
         .flat_map(|s| s.split_inclusive(". "))
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -332,6 +335,24 @@ mod tests {
         assert_eq!(check(&kept, &card, &engine, Lang::En, &[]), Ok(()), "{kept}");
         let looped = format!("{base} The pain is bad. The pain is bad. The pain is bad.");
         assert_eq!(check(&looped, &card, &engine, Lang::En, &[]), Err(DraftProblem::Form));
+    }
+
+    #[test]
+    fn a_symptom_both_reported_and_denied_is_refused() {
+        let (_, engine) = card_and_engine();
+        let card = crate::eval::intake_cards(&engine, 200)
+            .into_iter()
+            .find(|c| c.language == Lang::Zh && c.positives().count() > 1)
+            .expect("a Mandarin card with an associated symptom");
+        let main = card.chief_complaint.concept.clone();
+        let other = card.positives().find(|f| Some(&f.concept) != main.as_ref()).expect("associated");
+        let name = &other.name.zh;
+        let draft = format!("患者因{}就诊。伴{name}，否认{name}。", card.chief_complaint.zh);
+        assert_eq!(
+            check(&draft, &card, &engine, Lang::Zh, &[]),
+            Err(DraftProblem::Symptom(other.concept.clone())),
+            "{draft}"
+        );
     }
 
     #[test]

@@ -104,6 +104,12 @@ impl Assist {
         Self { worker, pending: None }
     }
 
+    /// Waits until the model is loaded and has read its fixed instructions (benches and tests
+    /// that measure a kiosk that has been on for a while); `false` after `timeout`.
+    pub fn wait_ready(&self, timeout: std::time::Duration) -> bool {
+        self.worker.wait_idle(timeout)
+    }
+
     /// Where the model's events for the request in flight arrive (the orchestrator selects on
     /// it); a channel that never delivers when nothing is in flight.
     pub fn events(&self) -> Receiver<LlmEvent> {

@@ -30,6 +30,12 @@ struct Report {
     frames: usize,
     frame_ms_p50: f64,
     frame_ms_p95: f64,
+    /// The language model ran beside the sessions (reading stories, drafting the 现病史).
+    with_language_model: bool,
+    /// Sessions whose draft was seen streaming onto the read-back.
+    narratives_streamed: usize,
+    /// Cards that went with a drafted (and checked) 现病史.
+    narratives_on_card: usize,
     peak_rss_mb: f64,
 }
 
@@ -99,6 +105,7 @@ pub fn run(config: &Config, rounds: usize, out: &mut dyn Write) -> anyhow::Resul
     let mut latencies = Vec::new();
     let mut completed = 0;
     let mut sessions = 0;
+    let (mut with_model, mut streamed, mut on_card) = (false, 0, 0);
     for round in 0..rounds.max(1) {
         for script in [SimKit::mandarin_script(), SimKit::english_script()] {
             let data = tempfile::tempdir()?;
@@ -106,9 +113,12 @@ pub fn run(config: &Config, rounds: usize, out: &mut dyn Write) -> anyhow::Resul
             c.data_dir = data.path().to_owned();
             let report = kit.run(&c, &script, 1.0, Duration::from_secs(600), Some(tap_tx.clone()))?;
             sessions += 1;
-            if report.card.is_some() {
+            if let Some(card) = &report.card {
                 completed += 1;
+                on_card += usize::from(card.hpi_drafted.is_some());
             }
+            with_model |= report.with_model;
+            streamed += usize::from(report.narrative_streamed);
             tracing::info!(round, lang = %script.lang, answers = report.response_ms.len(), "session done");
             latencies.extend(report.response_ms);
         }
@@ -133,6 +143,9 @@ pub fn run(config: &Config, rounds: usize, out: &mut dyn Write) -> anyhow::Resul
         frames: frame_times.len(),
         frame_ms_p50: pick_f(&frame_times, 50.0),
         frame_ms_p95: pick_f(&frame_times, 95.0),
+        with_language_model: with_model,
+        narratives_streamed: streamed,
+        narratives_on_card: on_card,
         peak_rss_mb: speech::bench::peak_rss_mb(),
     };
     serde_json::to_writer_pretty(&mut *out, &report)?;

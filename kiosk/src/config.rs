@@ -87,6 +87,7 @@ struct RawUnderstanding {
     language_model: String,
     language_model_threads: i64,
     narrative_budget_s: i64,
+    narrative_languages: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,6 +191,8 @@ pub struct Config {
     /// How long the language model may take to draft the 现病史 at the read-back; `None`: it
     /// does not draft (the deterministic text is used).
     pub narrative_budget: Option<std::time::Duration>,
+    /// Interview languages in which the model drafts the 现病史 (elsewhere the deterministic text).
+    pub narrative_languages: Vec<Lang>,
     /// Session timeouts.
     pub timeouts: Timeouts,
     /// Where each department is, in Mandarin and English (shown and spoken at hand-off).
@@ -481,6 +484,17 @@ impl Config {
                 });
             }
         };
+        let mut narrative_languages = Vec::new();
+        for code in &raw.understanding.narrative_languages {
+            let Some(lang) = Lang::from_code(code) else {
+                return Err(ConfigError::Invalid {
+                    key: "understanding.narrative_languages",
+                    problem: format!("{code:?} is not a language"),
+                    fix: "list \"zh\", \"en\", both or neither",
+                });
+            };
+            narrative_languages.push(lang);
+        }
         let station = validate_station(raw.station)?;
         let models_dir =
             resolve_dir(&raw.models.dir, env.models_dir.as_deref(), env, "models", "models.dir")?;
@@ -511,6 +525,7 @@ impl Config {
             language_model,
             language_model_threads,
             narrative_budget,
+            narrative_languages,
         })
     }
 }
@@ -825,6 +840,7 @@ mod tests {
             ("[understanding]\nlanguage_model = \"gpt\"\n", "understanding.language_model"),
             ("[understanding]\nlanguage_model_threads = 0\n", "understanding.language_model_threads"),
             ("[understanding]\nnarrative_budget_s = -1\n", "understanding.narrative_budget_s"),
+            ("[understanding]\nnarrative_languages = [\"fr\"]\n", "understanding.narrative_languages"),
             ("[speech]\nasr_thread = 2\n", "asr_thread"),
             ("[speech]\nasr_threads = \"two\"\n", "asr_threads"),
             ("[kiosk\n", "site"),

@@ -275,6 +275,8 @@ pub struct SessionConfig {
     pub locations: std::collections::BTreeMap<protocol::Department, [String; 2]>,
     /// How long the language model may draft the 现病史; `None`: never.
     pub narrative_budget: Option<Duration>,
+    /// Interview languages in which it drafts.
+    pub narrative_languages: Vec<Lang>,
 }
 
 impl SessionConfig {
@@ -289,6 +291,7 @@ impl SessionConfig {
             timeouts: config.timeouts,
             locations: config.locations.clone(),
             narrative_budget: config.narrative_budget,
+            narrative_languages: config.narrative_languages.clone(),
         }
     }
 }
@@ -950,7 +953,10 @@ impl Session {
     /// present facts, asks the language model for one.
     fn start_narrative(&mut self, now: Instant, ports: &mut dyn Ports) {
         self.show_card_narrative();
-        if self.config.narrative_budget.is_none() || self.narrative.as_ref().is_some_and(|n| n.drafted) {
+        if self.config.narrative_budget.is_none()
+            || !self.config.narrative_languages.contains(&self.lang)
+            || self.narrative.as_ref().is_some_and(|n| n.drafted)
+        {
             return;
         }
         let Some(interview) = self.interview.as_ref() else { return };

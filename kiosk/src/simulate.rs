@@ -249,6 +249,10 @@ pub struct SimReport {
     pub elderly: bool,
     /// What the kiosk understood from each answer (the final transcripts), in order.
     pub heard: Vec<String>,
+    /// The language model ran beside the session.
+    pub with_model: bool,
+    /// Its 现病史 draft was seen streaming onto the read-back.
+    pub narrative_streamed: bool,
 }
 
 /// The voices and recogniser, loaded once and shared by several simulated sessions.
@@ -427,13 +431,23 @@ impl SimKit {
         let (alert_tx, _alerts) = bounded(64);
         let session =
             Session::new(Arc::clone(&self.engine), SessionConfig::from_config(config), Instant::now());
+        // The language model as the kiosk runs it (when configured and installed), loaded and
+        // with its instructions read, as on a kiosk that has been on for a while.
+        let assist = crate::assist::Assist::load(config);
+        if let Some(a) = &assist
+            && !a.wait_ready(Duration::from_secs(300))
+        {
+            tracing::warn!("the language model was not ready after 300 s");
+        }
+        let with_model = assist.is_some();
+        let mut narrative_streamed = false;
         let parts = Parts {
             session,
             voice: Box::new(recording),
             speech: Some(worker),
             sink: Box::new(sink),
             alerts: alert_tx,
-            assist: None,
+            assist,
         };
         let orchestrator = Orchestrator::spawn(parts, || {})?;
 
@@ -461,6 +475,7 @@ impl SimKit {
             if let Some(tap) = &tap {
                 let _ = tap.try_send(Arc::clone(&view));
             }
+            narrative_streamed |= view.narrative.as_ref().is_some_and(|n| n.writing && !n.text.is_empty());
             if let Some(h) = &view.heard
                 && heard.last() != Some(h)
             {
@@ -539,7 +554,17 @@ impl SimKit {
             None
         };
         let kiosk_said = said.lock().map(|s| s.clone()).unwrap_or_default();
-        Ok(SimReport { card, screen, kiosk_said, response_ms, views: view_count, elderly, heard })
+        Ok(SimReport {
+            card,
+            screen,
+            kiosk_said,
+            response_ms,
+            views: view_count,
+            elderly,
+            heard,
+            with_model,
+            narrative_streamed,
+        })
     }
 }
 

@@ -61,12 +61,22 @@ impl Ports for FakePorts {
 }
 
 fn session(timeouts: Timeouts) -> (Session, FakePorts, Instant) {
+    session_with(timeouts, &[Lang::Zh])
+}
+
+/// A session whose model (if the ports have one) drafts the narrative in `narrative_languages`.
+fn session_with(timeouts: Timeouts, narrative_languages: &[Lang]) -> (Session, FakePorts, Instant) {
     let env = kiosk::config::Env { home: Some("/nonexistent".into()), ..kiosk::config::Env::default() };
     let config = kiosk::config::Config::from_toml(None, "-", &env).expect("defaults");
     let kb = Arc::new(KnowledgeBase::embedded().expect("kb"));
     let engine = Arc::new(Engine::new(kb, InterviewConfig::default()));
     let now = Instant::now();
-    let mut s = Session::new(engine, SessionConfig { timeouts, ..SessionConfig::from_config(&config) }, now);
+    let config = SessionConfig {
+        timeouts,
+        narrative_languages: narrative_languages.to_vec(),
+        ..SessionConfig::from_config(&config)
+    };
+    let mut s = Session::new(engine, config, now);
     let mut ports = FakePorts::default();
     s.greet(&mut ports);
     (s, ports, now)
@@ -282,7 +292,12 @@ fn the_opening_story_goes_to_the_model_and_its_reading_fills_slots_not_yet_asked
 
 /// An English interview up to the read-back, with a model to draft the narrative.
 fn at_read_back() -> (Session, FakePorts, Instant) {
-    let (mut s, mut ports, now) = session(Timeouts::default());
+    read_back_in_english(&[Lang::Zh, Lang::En])
+}
+
+/// The English interview up to the read-back, drafting in `narrative_languages`.
+fn read_back_in_english(narrative_languages: &[Lang]) -> (Session, FakePorts, Instant) {
+    let (mut s, mut ports, now) = session_with(Timeouts::default(), narrative_languages);
     ports.narratives = Some(Vec::new());
     s.on_ui(UiAction::ChooseLanguage(Lang::En), now, &mut ports);
     s.on_ui(UiAction::Consent(true), now, &mut ports);
@@ -367,6 +382,14 @@ fn a_slow_draft_is_stopped_at_its_budget_and_the_card_goes_with_the_deterministi
     let sent = ports.cards.last().expect("card sent");
     assert_eq!(sent.hpi_drafted, None);
     assert_eq!(sent.hpi, dialogue::card::hpi(sent));
+}
+
+#[test]
+fn no_draft_is_asked_for_in_a_language_not_configured_for_it() {
+    let (s, ports, now) = read_back_in_english(&[Lang::Zh]);
+    assert_eq!(ports.narratives, Some(Vec::new()));
+    let view = s.view(now).narrative.expect("summary");
+    assert!(!view.writing && !view.drafted);
 }
 
 #[test]

@@ -51,6 +51,8 @@ enum Job {
     Warm(String),
     /// Forget a session (wiped at the kiosk).
     End(u64),
+    /// Answer when everything queued before it is done.
+    Ping(Sender<()>),
 }
 
 /// The worker.
@@ -66,6 +68,7 @@ impl std::fmt::Debug for Job {
             Self::Generate(r) => write!(f, "Generate(session {})", r.session),
             Self::Warm(_) => write!(f, "Warm"),
             Self::End(s) => write!(f, "End({s})"),
+            Self::Ping(_) => write!(f, "Ping"),
         }
     }
 }
@@ -129,6 +132,14 @@ impl LlmWorker {
     /// Reads fixed instructions ahead of the first request.
     pub fn warm(&self, prompt: String) -> bool {
         self.send(Job::Warm(prompt))
+    }
+
+    /// Waits until the model is loaded and everything queued so far (warm-ups) is done; `false`
+    /// when that takes longer than `timeout` or the model could not load.
+    pub fn wait_idle(&self, timeout: std::time::Duration) -> bool {
+        let (tx, rx) = bounded(1);
+        self.jobs.as_ref().is_some_and(|j| j.send_timeout(Job::Ping(tx), timeout).is_ok())
+            && rx.recv_timeout(timeout).is_ok()
     }
 
     /// Forgets a session's conversation.
@@ -203,6 +214,9 @@ fn run(llm: &Llm, jobs: &Receiver<Job>) {
                 }
             }
             Job::End(session) => kept.0.retain(|(s, _)| *s != session),
+            Job::Ping(done) => {
+                let _ = done.send(());
+            }
             Job::Generate(request) => {
                 let mut conversation = kept.take_for(request.session, llm, &request.prompt);
                 let events = &request.events;

@@ -2,7 +2,8 @@
 //! synthesised with a Kokoro voice different from the kiosk's and fed through the speech worker
 //! in real time with realistic pauses (only after the kiosk has finished speaking, which it does
 //! with its own Kokoro voice into a simulated speaker), recognised by whisper, understood by the
-//! intake engine, and end in a card in the SQLite store that matches the scripted facts.
+//! intake engine (with the language model reading the story and drafting the 现病史 beside it),
+//! and end in a card in the SQLite store that matches the scripted facts.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -58,6 +59,14 @@ fn run_to_handoff(script: &Script, limit_s: u64) -> (SimReport, ConditionCard) {
         report.heard
     );
     let card = report.card.take().expect("the card is stored");
+    // The installed language model reads the story and drafts the 现病史 beside the interview,
+    // as on a kiosk: the interview must reach its card all the same.
+    assert!(report.with_model, "the language model is installed and runs beside the session");
+    eprintln!(
+        "language model: narrative streamed {}, on the card {}",
+        report.narrative_streamed,
+        card.hpi_drafted.is_some()
+    );
     (report, card)
 }
 
