@@ -368,10 +368,10 @@ fn a_slow_draft_is_stopped_at_its_budget_and_the_card_goes_with_the_deterministi
     let (mut s, mut ports, now) = at_read_back();
     let generation = s.generation();
     s.on_narrative_text(generation, "The patient");
-    s.tick(now + Duration::from_secs(5), &mut ports);
+    s.tick(now + Duration::from_secs(30), &mut ports);
     assert!(s.view(now).narrative.expect("summary").writing, "within the budget it keeps writing");
-    s.tick(now + Duration::from_secs(21), &mut ports);
-    assert_eq!(ports.stopped, vec![generation], "stopped at the budget (20 s by default)");
+    s.tick(now + Duration::from_secs(46), &mut ports);
+    assert_eq!(ports.stopped, vec![generation], "stopped at the budget (45 s by default)");
     let view = s.view(now).narrative.expect("summary");
     assert!(!view.writing && !view.drafted);
     // Confirming while a draft is written sends the card at once, with the deterministic text.
