@@ -1483,16 +1483,6 @@ impl Interview {
         card
     }
 
-    /// The card's facts a 现病史 is drafted from, in the interview's language.
-    pub fn narrative_facts(&self) -> Vec<String> {
-        crate::narrative::facts(&self.card(), self.lang)
-    }
-
-    /// Whether the card carries a drafted 现病史 for its present facts.
-    pub fn has_narrative(&self) -> bool {
-        self.card().hpi_drafted.is_some()
-    }
-
     /// Puts a 现病史 drafted by the language model from `facts` on the card, after checking it
     /// against the card. It stays only while the card's facts are the ones it was drafted from:
     /// after a correction the deterministic text is back until a new draft passes.

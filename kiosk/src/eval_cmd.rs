@@ -305,18 +305,15 @@ pub fn narratives(
             }));
         }
     }
-    let pct = |v: &mut Vec<f64>, p: f64| {
-        v.sort_by(f64::total_cmp);
-        v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0)
-    };
+    let pct = protocol::stats::percentile;
     let summary = serde_json::json!({
         "drafts": per_card.len(),
         "accepted": accepted,
         "accepted_rate": accepted as f64 / per_card.len().max(1) as f64,
         "refused_by_problem": problems,
-        "first_token_p50_ms": pct(&mut first_token, 0.5),
-        "draft_p50_ms": pct(&mut total.clone(), 0.5),
-        "draft_p95_ms": pct(&mut total, 0.95),
+        "first_token_p50_ms": pct(&first_token, 50.0),
+        "draft_p50_ms": pct(&total, 50.0),
+        "draft_p95_ms": pct(&total, 95.0),
     });
     if json {
         serde_json::to_writer(&mut *out, &serde_json::json!({ "summary": summary, "cards": per_card }))?;

@@ -934,42 +934,37 @@ impl Session {
                 ),
             }
         }
-        self.show_card_narrative();
-    }
-
-    /// Shows the card's own 现病史 (drafted and checked, or deterministic).
-    fn show_card_narrative(&mut self) {
-        if let Some(interview) = self.interview.as_ref() {
-            let card = interview.card();
-            self.narrative = Some(NarrativeView {
-                text: card.hpi.get(self.lang).to_owned(),
-                writing: false,
-                drafted: card.hpi_drafted.is_some(),
-            });
+        if let Some(card) = self.interview.as_ref().map(Interview::card) {
+            self.show_card_narrative(&card);
         }
     }
 
-    /// At the read-back: shows the card's 现病史 and, when the card has no checked draft for its
-    /// present facts, asks the language model for one.
-    fn start_narrative(&mut self, now: Instant, ports: &mut dyn Ports) {
-        self.show_card_narrative();
-        if self.config.narrative_budget.is_none()
-            || !self.config.narrative_languages.contains(&self.lang)
-            || self.narrative.as_ref().is_some_and(|n| n.drafted)
-        {
-            return;
-        }
-        let Some(interview) = self.interview.as_ref() else { return };
-        let facts = interview.narrative_facts();
+    /// Shows `card`'s own 现病史 (drafted and checked, or deterministic).
+    fn show_card_narrative(&mut self, card: &ConditionCard) {
+        self.narrative = Some(NarrativeView {
+            text: card.hpi.get(self.lang).to_owned(),
+            writing: false,
+            drafted: card.hpi_drafted.is_some(),
+        });
+    }
+
+    /// At the read-back of `card`: shows its 现病史 and, when it has no checked draft for its
+    /// present facts, asks the language model for one (a draft already being written from the
+    /// same facts goes on streaming).
+    fn start_narrative(&mut self, card: &ConditionCard, now: Instant, ports: &mut dyn Ports) {
+        let facts = dialogue::narrative::facts(card, self.lang);
         if self.drafting.as_ref().is_some_and(|(f, _)| *f == facts) {
-            // Already being written from these facts (the read-back was asked again).
-            if let Some(n) = self.narrative.as_mut() {
-                n.writing = true;
-                n.text.clear();
-            }
             return;
         }
-        if ports.draft_narrative(self.generation, &facts, self.lang) {
+        if self.drafting.take().is_some() {
+            // Drafted from facts that have since been corrected.
+            ports.stop_narrative(self.generation);
+        }
+        self.show_card_narrative(card);
+        let wanted = self.config.narrative_budget.is_some()
+            && self.config.narrative_languages.contains(&self.lang)
+            && card.hpi_drafted.is_none();
+        if wanted && ports.draft_narrative(self.generation, &facts, self.lang) {
             self.drafting = Some((facts, now));
             if let Some(n) = self.narrative.as_mut() {
                 n.writing = true;
@@ -982,7 +977,9 @@ impl Session {
     fn stop_narrative(&mut self, ports: &mut dyn Ports) {
         if self.drafting.take().is_some() {
             ports.stop_narrative(self.generation);
-            self.show_card_narrative();
+            if let Some(card) = self.interview.as_ref().map(Interview::card) {
+                self.show_card_narrative(&card);
+            }
         }
     }
 
@@ -1034,11 +1031,9 @@ impl Session {
             }
             Phase::ReadBack | Phase::Interviewing => {
                 let readback = reply.phase == Phase::ReadBack;
-                self.review = if readback {
-                    dialogue::card::review_lines(&interview.card(), self.lang)
-                } else {
-                    Vec::new()
-                };
+                let card = readback.then(|| interview.card());
+                self.review =
+                    card.as_ref().map(|c| dialogue::card::review_lines(c, self.lang)).unwrap_or_default();
                 self.said = reply.say.clone();
                 self.question = reply.question.clone();
                 self.set_screen(if readback { Screen::ReadBack } else { Screen::Interview }, now);
@@ -1054,8 +1049,8 @@ impl Session {
                 }
                 // The read-back and anything after it quote the patient: never cached.
                 self.speak(ports, text, readback);
-                if readback {
-                    self.start_narrative(now, ports);
+                if let Some(card) = &card {
+                    self.start_narrative(card, now, ports);
                 }
             }
         }
