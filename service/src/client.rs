@@ -210,14 +210,23 @@ impl StationClient {
     fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Result<String, ApiError> {
         let url = format!("{}{path}", self.base_url);
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
-        let result = match (method, body) {
-            ("GET", _) => {
-                let mut r = self.agent.get(&url);
-                if let Some(a) = &auth {
-                    r = r.header("Authorization", a);
-                }
-                r.call()
+        let get = || {
+            let mut r = self.agent.get(&url);
+            if let Some(a) = &auth {
+                r = r.header("Authorization", a);
             }
+            r.call()
+        };
+        let result = match (method, body) {
+            // A kept-alive connection the service has closed meanwhile fails at once with an I/O
+            // error; a read is safe to send again, once, on a fresh connection.
+            ("GET", _) => match get() {
+                Err(ureq::Error::Io(e)) => {
+                    tracing::debug!(error = %e, "station connection dropped; reading again");
+                    get()
+                }
+                other => other,
+            },
             (_, body) => {
                 let mut r = self.agent.post(&url).header("Content-Type", "application/json");
                 if let Some(a) = &auth {
