@@ -70,31 +70,17 @@ pub fn run(config: &Config, rounds: usize, out: &mut dyn Write) -> anyhow::Resul
         let Some(card) = cards.iter().find(|c| c.language == lang && c.red_flags.is_empty()) else {
             continue;
         };
-        let mut conversation = model.conversation();
-        model.prefill(&mut conversation, &llm::narrative::warm_prompt(lang))?;
-        let facts = dialogue::narrative::facts(card, lang);
-        let t = Instant::now();
-        let g = model.generate(
-            &mut conversation,
-            &llm::narrative::prompt(lang, &facts),
-            &llm::narrative::config(),
-            &never,
-            &mut |_| {},
-        )?;
-        let check = dialogue::narrative::check(
-            &llm::narrative::clean(&g.text),
-            card,
-            &engine,
-            lang,
-            llm::narrative::example_phrases(lang),
-        );
+        let mut warm = model.conversation();
+        model.prefill(&mut warm, &llm::narrative::warm_prompt(lang))?;
+        let d = crate::eval_cmd::draft_narrative(&model, &warm, card, &engine, lang)?;
+        let (g, check) = (&d.generation, &d.check);
         narratives.push(serde_json::json!({
             "lang": lang.code(),
             "first_token_ms": g.first_token_ms,
-            "total_ms": t.elapsed().as_secs_f64() * 1000.0,
+            "total_ms": d.ms,
             "tokens": g.generated_tokens,
             "accepted": check.is_ok(),
-            "problem": check.err().map(|e| e.to_string()),
+            "problem": check.as_ref().err().map(ToString::to_string),
             "draft_chars": g.text.chars().count(),
         }));
     }

@@ -19,6 +19,13 @@ fn engine(config: &Config, kb: &Arc<KnowledgeBase>) -> Engine {
     )
 }
 
+/// The intake cases in `path` (JSON lines).
+fn read_cases(path: &Path) -> anyhow::Result<Vec<dialogue::eval::Case>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read case file {}", path.display()))?;
+    dialogue::eval::parse_cases(&text).with_context(|| format!("case file {} is malformed", path.display()))
+}
+
 /// Runs the cases and prints the report, with the configured understanding (rules plus the
 /// semantic matcher) unless `rules_only`. Exit status is success whenever the run completed.
 pub fn run(
@@ -28,10 +35,7 @@ pub fn run(
     rules_only: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(cases)
-        .with_context(|| format!("cannot read case file {}", cases.display()))?;
-    let cases = dialogue::eval::parse_cases(&text)
-        .with_context(|| format!("case file {} is malformed", cases.display()))?;
+    let cases = read_cases(cases)?;
     let kb = Arc::new(KnowledgeBase::embedded()?);
     let mut engine = engine(config, &kb);
     if !rules_only && let Some(m) = crate::semantic::load_or_warn(config, &kb) {
@@ -250,14 +254,10 @@ pub fn narratives(
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(cases)
-        .with_context(|| format!("cannot read case file {}", cases.display()))?;
-    let cases = dialogue::eval::parse_cases(&text)
-        .with_context(|| format!("case file {} is malformed", cases.display()))?;
+    let cases = read_cases(cases)?;
     let engine = crate::window::engine(config)?;
     let files = llm::ModelFiles::installed(&config.models_dir);
     let model = llm::Llm::load(&files)?;
-    let never = std::sync::atomic::AtomicBool::new(false);
     let cards: Vec<protocol::ConditionCard> =
         cases.iter().filter_map(|c| dialogue::eval::run_case(&engine, c).card).collect();
     let mut per_card = Vec::new();
@@ -267,25 +267,8 @@ pub fn narratives(
         let mut warm = model.conversation();
         model.prefill(&mut warm, &llm::narrative::warm_prompt(lang))?;
         for card in cards.iter().filter(|c| c.language == lang && c.red_flags.is_empty()).take(n) {
-            let facts = dialogue::narrative::facts(card, lang);
-            let mut conversation = warm.clone();
-            let started = std::time::Instant::now();
-            let g = model.generate(
-                &mut conversation,
-                &llm::narrative::prompt(lang, &facts),
-                &llm::narrative::config(),
-                &never,
-                &mut |_| {},
-            )?;
-            let ms = started.elapsed().as_secs_f64() * 1000.0;
-            let draft = llm::narrative::clean(&g.text);
-            let check = dialogue::narrative::check(
-                &draft,
-                card,
-                &engine,
-                lang,
-                llm::narrative::example_phrases(lang),
-            );
+            let Drafted { facts, draft, check, generation: g, ms } =
+                draft_narrative(&model, &warm, card, &engine, lang)?;
             match &check {
                 Ok(()) => accepted += 1,
                 Err(p) => *problems.entry(p.kind().to_owned()).or_default() += 1,
@@ -322,4 +305,44 @@ pub fn narratives(
         writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
     }
     Ok(())
+}
+
+/// A 现病史 drafted by the model from a card's facts, cleaned, and checked against the card.
+#[derive(Debug)]
+pub struct Drafted {
+    /// The facts it was drafted from.
+    pub facts: Vec<String>,
+    /// The cleaned draft.
+    pub draft: String,
+    /// The check's verdict.
+    pub check: Result<(), dialogue::narrative::DraftProblem>,
+    /// The raw generation and its timings.
+    pub generation: llm::Generation,
+    /// The whole draft, ms.
+    pub ms: f64,
+}
+
+/// Drafts `card`'s 现病史 in `lang`, starting from `warm` (the narrative instructions read).
+pub fn draft_narrative(
+    model: &llm::Llm,
+    warm: &llm::Conversation,
+    card: &protocol::ConditionCard,
+    engine: &Engine,
+    lang: protocol::Lang,
+) -> anyhow::Result<Drafted> {
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let facts = dialogue::narrative::facts(card, lang);
+    let mut conversation = warm.clone();
+    let started = std::time::Instant::now();
+    let generation = model.generate(
+        &mut conversation,
+        &llm::narrative::prompt(lang, &facts),
+        &llm::narrative::config(),
+        &never,
+        &mut |_| {},
+    )?;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let draft = llm::narrative::clean(&generation.text);
+    let check = dialogue::narrative::check(&draft, card, engine, lang, llm::narrative::example_phrases(lang));
+    Ok(Drafted { facts, draft, check, generation, ms })
 }
