@@ -234,13 +234,7 @@ pub fn stories(config: &Config, file: &Path, json: bool, out: &mut dyn Write) ->
         "extraction_p50_ms": pct(&mut total.clone(), 0.5),
         "extraction_p95_ms": pct(&mut total, 0.95),
     });
-    if json {
-        serde_json::to_writer(&mut *out, &serde_json::json!({ "summary": summary, "cases": per_case }))?;
-        writeln!(out)?;
-    } else {
-        writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
-    }
-    Ok(())
+    print_report(out, json, summary, "cases", per_case)
 }
 
 /// `kiosk eval CASES --narratives N`: the 现病史 / HPI drafted by the language model for up to
@@ -298,8 +292,22 @@ pub fn narratives(
         "draft_p50_ms": pct(&total, 50.0),
         "draft_p95_ms": pct(&total, 95.0),
     });
+    print_report(out, json, summary, "cards", per_card)
+}
+
+/// Prints the summary (pretty), or with `json` one object holding the summary and the items
+/// under `key`.
+fn print_report(
+    out: &mut dyn Write,
+    json: bool,
+    summary: serde_json::Value,
+    key: &str,
+    items: Vec<serde_json::Value>,
+) -> anyhow::Result<()> {
     if json {
-        serde_json::to_writer(&mut *out, &serde_json::json!({ "summary": summary, "cards": per_card }))?;
+        let mut report = serde_json::json!({ "summary": summary });
+        report[key] = serde_json::Value::Array(items);
+        serde_json::to_writer(&mut *out, &report)?;
         writeln!(out)?;
     } else {
         writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
