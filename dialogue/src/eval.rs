@@ -642,7 +642,9 @@ pub fn evaluate_paraphrases(engine: &Arc<Engine>, cases: &[ParaphraseCase]) -> P
                 if right {
                     correct += 1;
                 } else {
-                    report.missed.push(case.id.clone());
+                    let got: Vec<&str> = facts.present.iter().filter_map(|c| c.strip_prefix("cc:")).collect();
+                    let got = if got.is_empty() { "no complaint".to_owned() } else { got.join("+") };
+                    report.missed.push(format!("{} (read as {got})", case.id));
                 }
                 stated += case.concepts.len();
                 found_stated += case.concepts.iter().filter(|c| facts.present.contains(*c)).count();
@@ -672,7 +674,7 @@ pub fn evaluate_paraphrases(engine: &Arc<Engine>, cases: &[ParaphraseCase]) -> P
                         if interview.facts().present.contains(target) {
                             answered_right += 1;
                         } else {
-                            report.missed.push(case.id.clone());
+                            report.missed.push(format!("{} (not understood)", case.id));
                         }
                         break;
                     }

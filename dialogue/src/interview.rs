@@ -58,6 +58,9 @@ const SEMANTIC_FINDING_MARGIN: f32 = 0.10;
 /// How far above the semantic threshold a concept a red-flag rule looks at must score to be
 /// recorded from an opening.
 const SEMANTIC_RED_FLAG_MARGIN: f32 = 0.20;
+/// How close below the matcher's best guess, when that names a complaint only weakly (poor sleep),
+/// another guess that names one surely must score to be chosen instead.
+const SEMANTIC_WEAK_MARGIN: f32 = 0.05;
 
 /// Tunables of the interview.
 #[derive(Clone, Debug)]
@@ -793,7 +796,9 @@ impl Interview {
 
     fn absorb_opening(&mut self, u: &Utterance, hits: &[ConceptHit], provenance: &Provenance) -> bool {
         let present: Vec<&str> = hits.iter().filter(|h| !h.negated).map(|h| h.concept.as_str()).collect();
-        let mut chosen = self.pick_protocol(&present, false).or_else(|| self.pick_protocol(&present, true));
+        // Sure words first; then the matcher; then words that name a complaint only when nothing
+        // else does ("睡不着" in "牙疼得晚上睡不着"), before the matcher's weaker guesses.
+        let mut chosen = self.pick_protocol(&present, false);
         if chosen.is_none()
             && let Some(matcher) = &self.engine.semantic
         {
@@ -805,9 +810,24 @@ impl Interview {
                 .collect();
             // The most similar concept that names a complaint chooses the protocol and is recorded;
             // other concepts only when they are clearly meant (the protocol asks about the rest).
+            // Over a word that names a complaint only weakly, the matcher's guess must be clear.
+            let weak_words = self.pick_protocol(&present, true);
+            let bar = if weak_words.is_some() { threshold + SEMANTIC_FINDING_MARGIN } else { threshold };
+            // A concept that names a complaint only weakly (poor sleep) gives way to one that names
+            // it surely only when that one is nearly as similar.
+            let best_weak = found.iter().find_map(|(id, score)| {
+                let strong = self.pick_protocol(&[id.as_str()], false).is_some();
+                (strong || self.pick_protocol(&[id.as_str()], true).is_some()).then_some((strong, *score))
+            });
+            let floor = match best_weak {
+                Some((false, score)) => score - SEMANTIC_WEAK_MARGIN,
+                _ => 0.0,
+            };
             chosen = found
                 .iter()
+                .filter(|(_, score)| *score >= bar && *score >= floor)
                 .find_map(|(id, _)| self.pick_protocol(&[id.as_str()], false))
+                .or(weak_words)
                 .or_else(|| found.iter().find_map(|(id, _)| self.pick_protocol(&[id.as_str()], true)));
             // A concept a red-flag rule looks at is recorded only when clearly meant: otherwise the
             // protocol it chose asks the red-flag questions directly.
@@ -824,6 +844,9 @@ impl Interview {
                     self.record(id, true, provenance);
                 }
             }
+        }
+        if chosen.is_none() {
+            chosen = self.pick_protocol(&present, true);
         }
         // Details volunteered in the opening fill their slots straight away.
         if let Some(d) = nlu::duration(u) {

@@ -221,3 +221,20 @@ fn every_question_exists_in_both_languages() {
         assert!(!p.name.zh.is_empty() && !p.name.en.is_empty());
     }
 }
+
+#[test]
+fn poor_sleep_from_another_complaint_does_not_choose_the_mood_protocol() {
+    let engine = common::engine();
+    for (lang, text, want) in [
+        (Lang::Zh, "牙疼得晚上睡不着", "cc:toothache"),
+        (Lang::Zh, "夜里咳得睡不着", "cc:cough"),
+        (Lang::Zh, "最近老是失眠", "cc:low_mood_anxiety"),
+        (Lang::En, "my back hurts so much I can't sleep", "cc:back_pain"),
+    ] {
+        let (mut interview, _) = engine.start(lang, "sleep", 0);
+        interview.handle(say(text), 1_000);
+        let facts = interview.facts();
+        assert!(facts.present.contains(want), "{text}: {facts:?}");
+        assert!(facts.present.contains("insomnia"), "{text}: poor sleep recorded too");
+    }
+}

@@ -67,3 +67,29 @@ fn below_the_threshold_nothing_is_taken() {
     let (interview, _) = opening(&engine, "words the rules do not know");
     assert!(interview.facts().present.iter().all(|p| !p.starts_with("cc:")), "asked again instead");
 }
+
+#[test]
+fn a_word_that_names_a_complaint_only_weakly_gives_way_to_a_clear_match() {
+    // "can't sleep" is sure to be poor sleep but is the complaint only when nothing else is.
+    let engine = engine_with(vec![("cough", 0.62)]);
+    let (interview, _) = opening(&engine, "I cough so much I can't sleep");
+    let facts = interview.facts();
+    assert!(facts.present.contains("cc:cough"), "{facts:?}");
+    assert!(facts.present.contains("insomnia"), "the poor sleep is still recorded");
+    // A guess that is not clear leaves the complaint to the words.
+    let engine = engine_with(vec![("cough", 0.52)]);
+    let (interview, _) = opening(&engine, "I can't sleep");
+    assert!(interview.facts().present.contains("cc:low_mood_anxiety"), "{:?}", interview.facts());
+}
+
+#[test]
+fn the_matchers_weak_best_guess_is_not_passed_over_for_a_distant_runner_up() {
+    // Poor sleep is by far the closest: a sure-complaint concept well below it does not win.
+    let engine = engine_with(vec![("insomnia", 0.80), ("urinary_frequency", 0.56)]);
+    let (interview, _) = opening(&engine, "words the rules do not know");
+    assert!(interview.facts().present.contains("cc:low_mood_anxiety"), "{:?}", interview.facts());
+    // Nearly as close, the sure one wins.
+    let engine = engine_with(vec![("insomnia", 0.60), ("toothache", 0.58)]);
+    let (interview, _) = opening(&engine, "words the rules do not know");
+    assert!(interview.facts().present.contains("cc:toothache"), "{:?}", interview.facts());
+}

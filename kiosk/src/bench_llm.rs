@@ -32,10 +32,10 @@ fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
 }
 
 /// Runs the bench and prints one JSON object.
-pub fn run(config: &Config, rounds: usize, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn run(config: &Config, rounds: usize, weights: llm::Weights, out: &mut dyn Write) -> anyhow::Result<()> {
     let files = llm::ModelFiles::installed(&config.models_dir);
     let started = Instant::now();
-    let model = llm::Llm::load(&files)?;
+    let model = llm::Llm::load_with(&files, weights)?;
     let load_ms = started.elapsed().as_secs_f64() * 1000.0;
     let never = AtomicBool::new(false);
     let started = Instant::now();
@@ -86,6 +86,7 @@ pub fn run(config: &Config, rounds: usize, out: &mut dyn Write) -> anyhow::Resul
     }
     let report = serde_json::json!({
         "model": "qwen2.5-coder-0.5b-instruct q4_k_m (candle, project wrapper)",
+        "weights": format!("{weights:?}"),
         "load_ms": load_ms,
         "instruction_tokens": instruction_tokens,
         "instructions_read_ms": instructions_ms,

@@ -169,6 +169,10 @@ pub enum BenchKind {
         /// Passes over the bench stories.
         #[arg(long, default_value_t = 1)]
         rounds: usize,
+        /// Keep the weights exactly as stored in the file (5-bit matrices on candle's scalar
+        /// kernel) instead of the kiosk's re-encoding: for comparison.
+        #[arg(long)]
+        as_stored: bool,
     },
     /// Sentence-embedding speed: load time, per-sentence latency, throughput, peak memory.
     Embed {
@@ -356,8 +360,9 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::bench_store::run(kiosks, cards, stdout)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { what: BenchKind::Llm { rounds } } => {
-            crate::bench_llm::run(&config, rounds, stdout)?;
+        Command::Bench { what: BenchKind::Llm { rounds, as_stored } } => {
+            let weights = if as_stored { llm::Weights::AsStored } else { llm::Weights::Fast };
+            crate::bench_llm::run(&config, rounds, weights, stdout)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { what: BenchKind::Embed { rounds } } => {

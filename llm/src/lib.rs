@@ -27,7 +27,7 @@ use candle_core::Device;
 use candle_core::quantized::gguf_file;
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 
-pub use model::{KvCache, Qwen2};
+pub use model::{KvCache, Qwen2, Weights};
 
 /// Qwen's end of a chat turn.
 pub const IM_END: u32 = 151_645;
@@ -173,15 +173,20 @@ pub fn chat_prompt(system: &str, turns: &[&str]) -> String {
 }
 
 impl Llm {
-    /// Loads the model and tokenizer.
+    /// Loads the model and tokenizer, its 5-bit matrices re-encoded for speed ([`Weights::Fast`]).
     pub fn load(files: &ModelFiles) -> Result<Self, LlmError> {
+        Self::load_with(files, Weights::Fast)
+    }
+
+    /// Loads the model and tokenizer, the weights held as `weights` says.
+    pub fn load_with(files: &ModelFiles, weights: Weights) -> Result<Self, LlmError> {
         let file_err = |path: &Path, detail: String| LlmError::File { path: path.to_owned(), detail };
         let tokenizer = tokenizers::Tokenizer::from_file(&files.tokenizer)
             .map_err(|e| file_err(&files.tokenizer, e.to_string()))?;
         let mut file = std::fs::File::open(&files.gguf).map_err(|e| file_err(&files.gguf, e.to_string()))?;
         let content = gguf_file::Content::read(&mut file)
             .map_err(|e| file_err(&files.gguf, format!("not a GGUF: {e}")))?;
-        let model = Qwen2::from_gguf(&content, &mut file, &Device::Cpu)
+        let model = Qwen2::from_gguf(&content, &mut file, &Device::Cpu, weights)
             .map_err(|e| file_err(&files.gguf, format!("cannot load: {e}")))?;
         if tokenizer.token_to_id("<|im_end|>") != Some(IM_END) {
             return Err(file_err(
