@@ -815,11 +815,11 @@ impl Interview {
             let bar = if weak_words.is_some() { threshold + SEMANTIC_FINDING_MARGIN } else { threshold };
             // A concept that names a complaint only weakly (poor sleep) gives way to one that names
             // it surely only when that one is nearly as similar.
-            let best_weak = found.iter().find_map(|(id, score)| {
-                let strong = self.pick_protocol(&[id.as_str()], false).is_some();
-                (strong || self.pick_protocol(&[id.as_str()], true).is_some()).then_some((strong, *score))
+            let best_complaint = found.iter().find_map(|(id, score)| {
+                let sure = self.pick_protocol(&[id.as_str()], false).is_some();
+                (sure || self.pick_protocol(&[id.as_str()], true).is_some()).then_some((sure, *score))
             });
-            let floor = match best_weak {
+            let floor = match best_complaint {
                 Some((false, score)) => score - SEMANTIC_WEAK_MARGIN,
                 _ => 0.0,
             };
