@@ -799,6 +799,7 @@ impl Interview {
         // Sure words first; then the matcher; then words that name a complaint only when nothing
         // else does ("睡不着" in "牙疼得晚上睡不着"), before the matcher's weaker guesses.
         let mut chosen = self.pick_protocol(&present, false);
+        let weak_words = if chosen.is_none() { self.pick_protocol(&present, true) } else { None };
         if chosen.is_none()
             && let Some(matcher) = &self.engine.semantic
         {
@@ -811,7 +812,6 @@ impl Interview {
             // The most similar concept that names a complaint chooses the protocol and is recorded;
             // other concepts only when they are clearly meant (the protocol asks about the rest).
             // Over a word that names a complaint only weakly, the matcher's guess must be clear.
-            let weak_words = self.pick_protocol(&present, true);
             let bar = if weak_words.is_some() { threshold + SEMANTIC_FINDING_MARGIN } else { threshold };
             // A concept that names a complaint only weakly (poor sleep) gives way to one that names
             // it surely only when that one is nearly as similar.
@@ -827,7 +827,7 @@ impl Interview {
                 .iter()
                 .filter(|(_, score)| *score >= bar && *score >= floor)
                 .find_map(|(id, _)| self.pick_protocol(&[id.as_str()], false))
-                .or(weak_words)
+                .or_else(|| weak_words.clone())
                 .or_else(|| found.iter().find_map(|(id, _)| self.pick_protocol(&[id.as_str()], true)));
             // A concept a red-flag rule looks at is recorded only when clearly meant: otherwise the
             // protocol it chose asks the red-flag questions directly.
@@ -845,9 +845,7 @@ impl Interview {
                 }
             }
         }
-        if chosen.is_none() {
-            chosen = self.pick_protocol(&present, true);
-        }
+        let chosen = chosen.or(weak_words);
         // Details volunteered in the opening fill their slots straight away.
         if let Some(d) = nlu::duration(u) {
             self.fill_slot(
