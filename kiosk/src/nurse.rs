@@ -2,7 +2,9 @@
 //! kiosk's cards (by pre-triage level, then waiting time, with each card's response clock and
 //! overdue cards highlighted), sees staff alerts the moment a kiosk raises them, opens a card with
 //! the source of every answer, and edits a field, changes the level or department (with a reason),
-//! approves it or marks the patient seen. Every read and change is audited by the service.
+//! approves it or marks the patient seen. Every read and change is audited by the service. A 现病史
+//! the kiosk's language model is still writing for a card already sent streams into that card's
+//! view, marked as not yet checked; when the checked text lands on the card, the card is read again.
 //!
 //! Threads: the UI never waits on the network. A `nurse-net` thread runs the nurse's requests; a
 //! `nurse-events` thread holds the service's long poll open and sends a fresh queue and alert list
@@ -17,7 +19,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use dialogue::KnowledgeBase;
 use egui::{Color32, RichText};
 use protocol::{ConditionCard, Department, Lang};
-use service::client::{ApiError, CardRecord, StaffChange, StationClient};
+use service::client::{ApiError, CardRecord, LiveDraft, StaffChange, StationClient};
 use store::alerts::{AlertKind, StoredAlert};
 use store::{AuditEntry, QueueEntry, Status};
 
@@ -52,7 +54,7 @@ enum Reply {
     SignedIn(String),
     SignInFailed(String),
     SignedOut(Option<String>),
-    Snapshot { queue: Vec<QueueEntry>, alerts: Vec<StoredAlert> },
+    Snapshot { queue: Vec<QueueEntry>, alerts: Vec<StoredAlert>, drafts: Vec<LiveDraft> },
     Unreachable(String),
     Card(Box<CardRecord>, Vec<AuditEntry>),
     Done(String),
@@ -148,8 +150,9 @@ fn events(client: &StationClient, stop: &AtomicBool, replies: &Sender<Reply>, wa
             if Some(n) != seen {
                 let queue = client.queue()?;
                 let alerts = client.alerts()?;
+                let drafts = client.drafts()?;
                 seen = Some(n);
-                if !send(Reply::Snapshot { queue, alerts }) {
+                if !send(Reply::Snapshot { queue, alerts, drafts }) {
                     stop.store(true, Ordering::Relaxed);
                 }
             }
@@ -357,6 +360,8 @@ pub struct NurseApp {
     message: Option<(String, bool)>,
     queue: Vec<QueueEntry>,
     alerts: Vec<StoredAlert>,
+    /// 现病史 being drafted at kiosks for cards already sent.
+    drafts: Vec<LiveDraft>,
     updated: Option<Instant>,
     link_error: Option<String>,
     open: Option<Open>,
@@ -409,6 +414,7 @@ impl NurseApp {
             message: None,
             queue: Vec::new(),
             alerts: Vec::new(),
+            drafts: Vec::new(),
             updated: None,
             link_error: None,
             open: None,
@@ -428,6 +434,11 @@ impl NurseApp {
     /// Open alerts as last received.
     pub fn alerts(&self) -> &[StoredAlert] {
         &self.alerts
+    }
+
+    /// 现病史 drafts being written at kiosks, as last received.
+    pub fn drafts(&self) -> &[LiveDraft] {
+        &self.drafts
     }
 
     /// The open card's id and version.
@@ -489,12 +500,23 @@ impl NurseApp {
                     self.open = None;
                     self.queue.clear();
                     self.alerts.clear();
+                    self.drafts.clear();
                     self.updated = None;
                     self.message = why.map(|w| (w, true));
                 }
-                Reply::Snapshot { queue, alerts } => {
+                Reply::Snapshot { queue, alerts, drafts } => {
+                    // The open card's draft has ended (it landed, or was given up): read the card
+                    // again, so the nurse sees what it holds now.
+                    let ended = self.open.as_ref().map(|o| o.record.card.card_id.clone()).filter(|id| {
+                        self.drafts.iter().any(|d| d.card_id == *id)
+                            && !drafts.iter().any(|d| d.card_id == *id)
+                    });
                     self.queue = queue;
                     self.alerts = alerts;
+                    self.drafts = drafts;
+                    if let Some(id) = ended {
+                        self.send(Job::Open(id));
+                    }
                     self.updated = Some(Instant::now());
                     self.link_error = None;
                 }
@@ -714,13 +736,18 @@ impl NurseApp {
                     .to_owned();
                 let selected = self.open.as_ref().is_some_and(|o| o.record.card.card_id == entry.card_id);
                 let flag = if entry.red_flag { "⚠ " } else { "" };
+                let drafting = if self.drafts.iter().any(|d| d.card_id == entry.card_id) {
+                    t(lang, " · 现病史起草中", " · HPI being drafted")
+                } else {
+                    ""
+                };
                 let complaint = self
                     .kb
                     .protocol(&entry.complaint)
                     .map(|p| p.name.get(lang).to_owned())
                     .unwrap_or_else(|| t(lang, "未明确", "unclear").to_owned());
                 let text = format!(
-                    "{flag}{} {} · {complaint} · {department} · {} {} · {} · {}",
+                    "{flag}{} {} · {complaint} · {department} · {} {} · {} · {}{drafting}",
                     entry.queue_number.as_deref().unwrap_or("—"),
                     level_name(entry.level, lang),
                     t(lang, "等候", "waited"),
@@ -902,6 +929,19 @@ impl NurseApp {
                 }
             });
             ui.separator();
+            if let Some(draft) = self.drafts.iter().find(|d| d.card_id == id) {
+                ui.group(|ui| {
+                    ui.label(
+                        RichText::new(t(
+                            lang,
+                            "一体机正在起草现病史（尚未核对；核对通过后写入卡片）……",
+                            "The kiosk is drafting the HPI (not yet checked; it goes on the card once it passes) …",
+                        ))
+                        .color(MUTED),
+                    );
+                    ui.label(RichText::new(&draft.text).italics().size(16.0));
+                });
+            }
             ui.label(RichText::new(dialogue::render::text::render(card, &self.kb, lang)).size(16.0));
             ui.separator();
             egui::CollapsingHeader::new(t(lang, "每个回答的来源", "Where each answer came from"))

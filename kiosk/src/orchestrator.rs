@@ -26,6 +26,11 @@ const VIEW_CAPACITY: usize = 8;
 pub trait CardSink: Send {
     /// Commits the card durably; returns the patient's queue number.
     fn submit(&mut self, card: &ConditionCard) -> anyhow::Result<String>;
+    /// Commits, durably, a 现病史 drafted after its card was committed (it follows the card).
+    fn amend_hpi(&mut self, drafted: &store::DraftedHpi) -> anyhow::Result<()>;
+    /// The 现病史 being drafted for a committed card, so far, for the station to show live; best
+    /// effort (dropped when the link is busy or down).
+    fn draft_progress(&mut self, _card_id: &str, _lang: Lang, _text: &str) {}
 }
 
 /// Queue numbers for the hand-off slip: a letter per kiosk (so two kiosks never give the same
@@ -57,7 +62,7 @@ impl Numbering {
 }
 
 /// A standalone kiosk's own SQLite store (a `kiosk serve` on the same machine serves it to the
-/// nurse station).
+/// nurse station; a late-drafted 现病史 appears there when it lands, not while it is written).
 #[derive(Debug)]
 pub struct StoreSink {
     store: SqliteStore,
@@ -86,6 +91,12 @@ impl CardSink for StoreSink {
         // The card id is the idempotency key: a retry never makes a second card.
         self.store.submit(&card, &card.card_id, &self.kiosk, at)?;
         Ok(number)
+    }
+
+    fn amend_hpi(&mut self, drafted: &store::DraftedHpi) -> anyhow::Result<()> {
+        let amended = self.store.amend_hpi(drafted, &self.kiosk, unix_ms())?;
+        store::outbox::log_amended(&drafted.card_id, &amended);
+        Ok(())
     }
 }
 
@@ -166,6 +177,12 @@ impl Ports for LivePorts<'_> {
         if let Some(a) = self.assist.as_deref_mut() {
             a.stop(session);
         }
+    }
+    fn draft_progress(&mut self, card_id: &str, lang: Lang, text: &str) {
+        self.sink.draft_progress(card_id, lang, text);
+    }
+    fn amend_hpi(&mut self, drafted: &store::DraftedHpi) -> anyhow::Result<()> {
+        self.sink.amend_hpi(drafted)
     }
 }
 
@@ -262,9 +279,11 @@ fn run(mut parts: Parts, actions: &Receiver<UiAction>, views: &Sender<Arc<View>>
                 match assisted {
                     Some(Assisted::Story(generation, slots)) => session.on_story(generation, &slots),
                     Some(Assisted::NarrativeText(generation, text)) => {
-                        session.on_narrative_text(generation, &text);
+                        session.on_narrative_text(generation, &text, &mut ports);
                     }
-                    Some(Assisted::Narrative(generation, draft)) => session.on_narrative(generation, draft),
+                    Some(Assisted::Narrative(generation, draft)) => {
+                        session.on_narrative(generation, draft, &mut ports);
+                    }
                     None => {}
                 }
             },

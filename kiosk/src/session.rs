@@ -60,6 +60,13 @@ pub trait Ports {
     }
     /// Stops a narrative being drafted (over its time budget, or the card was sent).
     fn stop_narrative(&mut self, _session: u64) {}
+    /// The 现病史 still being drafted for a card already sent, so far (the nurse station shows it
+    /// live; best effort, never stored).
+    fn draft_progress(&mut self, _card_id: &str, _lang: Lang, _text: &str) {}
+    /// Stores, durably, a 现病史 drafted and checked after its card was sent; it goes to the
+    /// station behind the card and lands there as an audited kiosk version of the card, unless a
+    /// nurse has edited the card meanwhile.
+    fn amend_hpi(&mut self, drafted: &store::DraftedHpi) -> anyhow::Result<()>;
 }
 
 /// A staff alert. Carries no patient words: the card (in the store) has them.
@@ -191,6 +198,9 @@ pub struct View {
     pub notice: Option<String>,
     /// The 现病史 / HPI on the read-back: what the doctor will read.
     pub narrative: Option<NarrativeView>,
+    /// A 现病史 for a card already sent is still being drafted (only that; the text goes to the
+    /// station, never onto this screen).
+    pub late_draft: bool,
 }
 
 /// The 现病史 / HPI paragraph as the read-back shows it.
@@ -458,6 +468,21 @@ pub struct Session {
     narrative: Option<NarrativeView>,
     /// A draft being written: the facts it is drafted from, and since when.
     drafting: Option<(Vec<String>, Instant)>,
+    /// A draft still being written when the patient confirmed: it goes on after the card was
+    /// sent (and after the wipe), streams to the station, and follows the card there once it
+    /// passes the check. It holds the card until then, at most the narrative's time budget.
+    late: Option<LateDraft>,
+}
+
+/// A 现病史 still being drafted for a card already sent.
+struct LateDraft {
+    /// The session generation the model works for.
+    generation: u64,
+    /// The card as sent (its 现病史 the deterministic one).
+    card: ConditionCard,
+    lang: Lang,
+    since: Instant,
+    text: String,
 }
 
 impl std::fmt::Debug for Session {
@@ -501,6 +526,7 @@ impl Session {
             submitted: false,
             narrative: None,
             drafting: None,
+            late: None,
         }
     }
 
@@ -579,6 +605,7 @@ impl Session {
             } else {
                 None
             },
+            late_draft: self.late.is_some(),
         }
     }
 
@@ -716,6 +743,13 @@ impl Session {
         {
             tracing::info!("narrative draft over its time budget; the deterministic text stands");
             self.stop_narrative(ports);
+        }
+        if let (Some(late), Some(budget)) = (&self.late, self.config.narrative_budget)
+            && now.duration_since(late.since) >= budget
+        {
+            tracing::info!("late narrative draft over its time budget; the card keeps its text");
+            ports.stop_narrative(late.generation);
+            self.end_late(ports);
         }
         match &self.screen {
             Screen::Welcome => {}
@@ -901,7 +935,14 @@ impl Session {
 
     /// More of the 现病史 the language model is drafting for session `generation` (shown as it
     /// is written, marked as not yet checked).
-    pub fn on_narrative_text(&mut self, generation: u64, text: &str) {
+    pub fn on_narrative_text(&mut self, generation: u64, text: &str, ports: &mut dyn Ports) {
+        if let Some(late) = self.late.as_mut().filter(|l| l.generation == generation) {
+            if late.text.chars().count() < MAX_DRAFT_CHARS {
+                late.text.push_str(text);
+                ports.draft_progress(&late.card.card_id, late.lang, &late.text);
+            }
+            return;
+        }
         if generation != self.generation || self.drafting.is_none() {
             return;
         }
@@ -915,7 +956,11 @@ impl Session {
     /// The finished draft for session `generation` (`None`: the model failed): it goes on the
     /// card only if it passes the check against the card's present facts; otherwise the
     /// deterministic text stays.
-    pub fn on_narrative(&mut self, generation: u64, draft: Option<String>) {
+    pub fn on_narrative(&mut self, generation: u64, draft: Option<String>, ports: &mut dyn Ports) {
+        if self.late.as_ref().is_some_and(|l| l.generation == generation) {
+            self.finish_late(draft, ports);
+            return;
+        }
         if generation != self.generation || self.submitted {
             return;
         }
@@ -936,6 +981,50 @@ impl Session {
         }
         if let Some(card) = self.interview.as_ref().map(Interview::card) {
             self.show_card_narrative(&card);
+        }
+    }
+
+    /// The late draft is finished (`None`: the model failed): checked against the card as sent,
+    /// and if it passes, stored to follow the card.
+    fn finish_late(&mut self, draft: Option<String>, ports: &mut dyn Ports) {
+        let Some(late) = self.late.as_ref() else { return };
+        if let Some(draft) = draft {
+            let mut card = late.card.clone();
+            card.hpi = dialogue::card::hpi(&card);
+            let example = llm::narrative::example_phrases(late.lang);
+            match dialogue::narrative::check(&draft, &card, &self.engine, late.lang, example) {
+                Ok(()) => {
+                    let drafted = store::DraftedHpi {
+                        card_id: card.card_id.clone(),
+                        lang: late.lang,
+                        text: draft.trim().to_owned(),
+                    };
+                    match ports.amend_hpi(&drafted) {
+                        Ok(()) => tracing::info!(
+                            ms = late.since.elapsed().as_millis() as u64,
+                            "late narrative checked; it follows the card"
+                        ),
+                        Err(e) => {
+                            tracing::error!(error = %e, "late narrative not stored; the card keeps its text")
+                        }
+                    }
+                }
+                Err(problem) => tracing::warn!(
+                    problem = problem.kind(),
+                    "late narrative refused; the card keeps its text"
+                ),
+            }
+        }
+        self.end_late(ports);
+    }
+
+    /// Forgets the late draft; the model forgets its conversation if the session has since been
+    /// wiped (otherwise the wipe does that).
+    fn end_late(&mut self, ports: &mut dyn Ports) {
+        if let Some(late) = self.late.take()
+            && late.generation != self.generation
+        {
+            ports.end_story(late.generation);
         }
     }
 
@@ -1000,7 +1089,7 @@ impl Session {
                 level: alert.level,
             });
         }
-        if !matches!(reply.phase, Phase::ReadBack | Phase::Interviewing) {
+        if !matches!(reply.phase, Phase::ReadBack | Phase::Interviewing | Phase::Complete) {
             // The card is about to be sent: it goes with what it holds now.
             self.stop_narrative(ports);
         }
@@ -1021,8 +1110,14 @@ impl Session {
             Phase::Complete => {
                 self.question = None;
                 match self.submit(ports) {
-                    Some(number) => self.handoff(number, now, ports),
+                    Some(number) => {
+                        self.hand_over_draft(now, ports);
+                        // Anything else drafting meant for this card is stopped.
+                        self.stop_narrative(ports);
+                        self.handoff(number, now, ports);
+                    }
                     None => {
+                        self.stop_narrative(ports);
                         // Not stored: the patient is not told it was sent.
                         self.notice = Some(strings(self.lang).get("store_failed").to_owned());
                         self.speak(ports, strings(self.lang).get("store_failed").to_owned(), false);
@@ -1054,6 +1149,31 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// The card was sent while its 现病史 was still being drafted from the facts it holds: the
+    /// draft goes on after the hand-off (see [`Session::on_narrative`]).
+    fn hand_over_draft(&mut self, now: Instant, ports: &mut dyn Ports) {
+        let Some(card) = self.interview.as_ref().map(Interview::card) else { return };
+        let same_facts =
+            self.drafting.as_ref().is_some_and(|(f, _)| *f == dialogue::narrative::facts(&card, self.lang));
+        if !same_facts || card.hpi_drafted.is_some() {
+            return;
+        }
+        let Some((_, since)) = self.drafting.take() else { return };
+        tracing::info!("card sent while its narrative is drafted; the draft follows it");
+        // A late draft of an earlier patient still running is over (the model works for this one).
+        if let Some(old) = &self.late {
+            ports.stop_narrative(old.generation);
+            self.end_late(ports);
+        }
+        self.late = Some(LateDraft {
+            generation: self.generation,
+            card,
+            lang: self.lang,
+            since: since.min(now),
+            text: String::new(),
+        });
     }
 
     /// Stores the card once; returns the queue number.
@@ -1190,12 +1310,17 @@ impl Session {
             tracing::info!(questions = interview.n_questions(), "session ended without a card");
         }
         ports.stop_voice();
-        ports.end_story(self.generation);
+        if self.late.as_ref().is_none_or(|l| l.generation != self.generation) {
+            ports.end_story(self.generation);
+        }
         ports.speech(SpeechCommand::Reset);
         ports.speech(SpeechCommand::Elderly(false));
         let generation = self.generation + 1;
+        let late = self.late.take();
         *self = Session::new(Arc::clone(&self.engine), self.config.clone(), now);
         self.generation = generation;
+        // The card is already sent; its late draft is the only thing kept, until it lands.
+        self.late = late;
         ports.speech(SpeechCommand::SetLang(self.lang));
         ports.warm(self.prompts());
     }

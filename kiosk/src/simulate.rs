@@ -253,6 +253,9 @@ pub struct SimReport {
     pub with_model: bool,
     /// Its 现病史 draft was seen streaming onto the read-back.
     pub narrative_streamed: bool,
+    /// The draft was still being written when the patient confirmed, so it followed the card
+    /// (the run waits for it, within `limit`, before reading the card).
+    pub narrative_followed: bool,
 }
 
 /// The voices and recogniser, loaded once and shared by several simulated sessions.
@@ -527,6 +530,20 @@ impl SimKit {
         // Let the last reply start so its latency is measured.
         std::thread::sleep(Duration::from_millis(300));
         ends.extend(end_rx.try_iter());
+        let screen = last_view.as_ref().map_or(Screen::Welcome, |v| v.screen.clone());
+        let elderly = last_view.as_ref().is_some_and(|v| v.elderly);
+        // A draft still being written follows the card: wait for it (the hand-off screen may
+        // give way to the next patient's welcome meanwhile).
+        let narrative_followed = last_view.as_ref().is_some_and(|v| v.late_draft);
+        let mut drafting = narrative_followed;
+        while drafting && start.elapsed() < limit {
+            if let Ok(view) = orchestrator.views.recv_timeout(Duration::from_millis(100)) {
+                drafting = view.late_draft;
+            }
+        }
+        if drafting {
+            tracing::warn!("the draft that followed the card did not finish within the run's limit");
+        }
         let starts = speaker.starts();
         let response_ms = ends
             .iter()
@@ -535,8 +552,7 @@ impl SimKit {
             })
             .collect();
         drop(orchestrator);
-        let screen = last_view.as_ref().map_or(Screen::Welcome, |v| v.screen.clone());
-        let elderly = last_view.as_ref().is_some_and(|v| v.elderly);
+
         let card = if store_path.exists() {
             let mut store = store::SqliteStore::open(&store_path)?;
             let id = match &screen {
@@ -564,6 +580,7 @@ impl SimKit {
             heard,
             with_model,
             narrative_streamed,
+            narrative_followed,
         })
     }
 }

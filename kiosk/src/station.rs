@@ -8,16 +8,21 @@
 //!   never duplicates). Alerts go first, since a red flag is urgent; an alert the station cannot
 //!   take yet is kept (in memory, up to [`PENDING_ALERTS`]) and resent.
 //!
+//! A 现病史 the language model finishes after its card was sent follows the card the same way
+//! (outbox, then the station, where it becomes an audited kiosk version of the card). While it is
+//! written, the link sends the text so far to the station for the nurse to watch (best effort:
+//! only the newest text is sent, and nothing while the station is unreachable).
+//!
 //! Either way every alert is also written to the kiosk's log (kind, rule and card ids only).
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use crossbeam_channel::{Receiver, Sender, bounded};
-use protocol::ConditionCard;
+use protocol::{ConditionCard, Lang};
 use service::client::HttpDelivery;
 use store::alerts::{AlertKind, NewAlert};
 use store::outbox::Outbox;
@@ -31,6 +36,8 @@ use crate::session::Alert;
 pub const PENDING_ALERTS: usize = 256;
 /// Alerts queued from the session at most.
 const ALERT_CAPACITY: usize = 64;
+/// Draft texts queued for the link at most (it sends only the newest).
+const DRAFT_CAPACITY: usize = 16;
 /// Longest wait between delivery attempts while the station is unreachable.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often a healthy link looks at the outbox anyway (a card left by a crash).
@@ -183,7 +190,15 @@ fn standalone(config: &Config) -> anyhow::Result<Handoff> {
 struct OutboxSink {
     outbox: Outbox,
     wake: Sender<()>,
+    drafts: Sender<LiveDraft>,
     numbers: Numbering,
+}
+
+/// A 现病史 being drafted, so far.
+struct LiveDraft {
+    card_id: String,
+    lang: Lang,
+    text: String,
 }
 
 impl CardSink for OutboxSink {
@@ -196,17 +211,35 @@ impl CardSink for OutboxSink {
         let _ = self.wake.try_send(());
         Ok(number)
     }
+
+    fn amend_hpi(&mut self, drafted: &store::DraftedHpi) -> anyhow::Result<()> {
+        self.outbox
+            .put_hpi(drafted, unix_ms())
+            .context("the drafted 现病史 could not be written to the outbox")?;
+        let _ = self.wake.try_send(());
+        Ok(())
+    }
+
+    fn draft_progress(&mut self, card_id: &str, lang: Lang, text: &str) {
+        // A full queue: the link is behind, and a newer text will follow.
+        let _ = self.drafts.try_send(LiveDraft { card_id: card_id.to_owned(), lang, text: text.to_owned() });
+    }
 }
 
 /// Where the link delivers (the station's HTTP service; a fake in tests).
 pub trait Station: store::outbox::Deliver + Send {
     /// Raises an alert; `Ok` once the station has stored it.
     fn alert(&mut self, alert: &NewAlert) -> Result<(), String>;
+    /// Shows the 现病史 being drafted for `card_id` so far (never stored there).
+    fn draft(&mut self, card_id: &str, lang: Lang, text: &str) -> Result<(), String>;
 }
 
 impl Station for HttpDelivery {
     fn alert(&mut self, alert: &NewAlert) -> Result<(), String> {
         HttpDelivery::alert(self, alert)
+    }
+    fn draft(&mut self, card_id: &str, lang: Lang, text: &str) -> Result<(), String> {
+        HttpDelivery::draft(self, card_id, lang, text)
     }
 }
 
@@ -214,27 +247,36 @@ impl Station for HttpDelivery {
 pub fn linked(config: &Config, outbox: Outbox, station: impl Station + 'static) -> anyhow::Result<Handoff> {
     let (wake_tx, wake_rx) = bounded::<()>(1);
     let (alert_tx, alert_rx) = bounded::<Alert>(ALERT_CAPACITY);
-    let sink =
-        OutboxSink { outbox: outbox.clone(), wake: wake_tx, numbers: Numbering::new(&config.kiosk_id) };
+    let (draft_tx, draft_rx) = bounded::<LiveDraft>(DRAFT_CAPACITY);
+    let sink = OutboxSink {
+        outbox: outbox.clone(),
+        wake: wake_tx,
+        drafts: draft_tx,
+        numbers: Numbering::new(&config.kiosk_id),
+    };
     let kiosk_id = config.kiosk_id.clone();
+    let channels = LinkChannels { wake: wake_rx, alerts: alert_rx, drafts: draft_rx };
     let thread = std::thread::Builder::new()
         .name("station-link".into())
-        .spawn(move || link(&outbox, station, &wake_rx, &alert_rx, &kiosk_id))?;
+        .spawn(move || link(&outbox, station, &channels, &kiosk_id))?;
     Ok(Handoff { sink: Box::new(sink), alerts: alert_tx, courier: Courier { thread: Some(thread) } })
 }
 
-fn link(
-    outbox: &Outbox,
-    mut station: impl Station,
-    wake: &Receiver<()>,
-    alerts: &Receiver<Alert>,
-    kiosk_id: &str,
-) {
+/// What the link thread listens to.
+struct LinkChannels {
+    /// A card (or drafted 现病史) is in the outbox.
+    wake: Receiver<()>,
+    alerts: Receiver<Alert>,
+    drafts: Receiver<LiveDraft>,
+}
+
+fn link(outbox: &Outbox, mut station: impl Station, channels: &LinkChannels, kiosk_id: &str) {
     let mut pending: VecDeque<NewAlert> = VecDeque::new();
     let mut n = 0u64;
     let mut backoff = Duration::from_secs(1);
-    let mut wait = Duration::ZERO;
+    let mut next_attempt = Instant::now();
     let mut open = (true, true);
+    let mut drafts_open = true;
     let mut was_down = false;
     while open.0 || open.1 {
         let mut take = |alert: Alert| {
@@ -247,20 +289,36 @@ fn link(
             }
             pending.push_back(new);
         };
+        let wait = next_attempt.saturating_duration_since(Instant::now());
         crossbeam_channel::select! {
-            recv(if open.1 { alerts.clone() } else { crossbeam_channel::never() }) -> a => match a {
+            recv(if open.1 { channels.alerts.clone() } else { crossbeam_channel::never() }) -> a => match a {
                 Ok(alert) => take(alert),
                 Err(_) => open.1 = false,
             },
-            recv(if open.0 { wake.clone() } else { crossbeam_channel::never() }) -> w => {
+            recv(if open.0 { channels.wake.clone() } else { crossbeam_channel::never() }) -> w => {
                 if w.is_err() {
                     open.0 = false;
                 }
             },
+            recv(if drafts_open { channels.drafts.clone() } else { crossbeam_channel::never() }) -> d => {
+                match d {
+                    // Only the newest text matters; nothing is sent while the station is down.
+                    Ok(first) => {
+                        let newest = channels.drafts.try_iter().last().unwrap_or(first);
+                        if !was_down
+                            && let Err(e) = station.draft(&newest.card_id, newest.lang, &newest.text)
+                        {
+                            tracing::debug!(error = %e, "draft not shown at the station");
+                        }
+                    }
+                    Err(_) => drafts_open = false,
+                }
+                continue;
+            },
             default(wait) => {},
         }
         // Whatever else arrived meanwhile.
-        while let Ok(alert) = alerts.try_recv() {
+        while let Ok(alert) = channels.alerts.try_recv() {
             take(alert);
         }
         let mut failure = None;
@@ -287,7 +345,7 @@ fn link(
                     tracing::warn!(error = %e, "the station cannot take cards or alerts now; retrying");
                 }
                 was_down = true;
-                wait = backoff;
+                next_attempt = Instant::now() + backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             None => {
@@ -296,7 +354,7 @@ fn link(
                 }
                 was_down = false;
                 backoff = Duration::from_secs(1);
-                wait = IDLE_CHECK;
+                next_attempt = Instant::now() + IDLE_CHECK;
             }
         }
         // The session has ended: one last attempt was made above.

@@ -241,3 +241,54 @@ fn response_clocks_follow_the_level() {
     // A clock skew that puts the card in the future never underflows.
     assert_eq!(Clock::of(3, at + 5_000, at, minutes).waited_s, 0);
 }
+
+#[test]
+fn a_draft_written_after_the_hand_off_streams_into_the_nurses_view_and_lands_on_the_card() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("station.sqlite");
+    let token = provision(&db);
+    let running = spawn(&db, "127.0.0.1:0".parse::<SocketAddr>().expect("addr"), ServiceConfig::default())
+        .expect("serves");
+    let url = format!("http://{}", running.addr);
+    let kiosk_dir = dir.path().join("kiosk");
+    let outbox = Outbox::open(&kiosk_dir.join("outbox")).expect("outbox");
+    let mut handoff =
+        kiosk::station::linked(&config(&kiosk_dir), outbox.clone(), HttpDelivery::new(&url, &token))
+            .expect("link");
+    let card = cards(1).remove(0);
+    let lang = card.language;
+    handoff.sink.submit(&card).expect("committed");
+    until("the outbox to drain", Duration::from_secs(10), || outbox.pending().expect("outbox") == 0);
+
+    let mut station = Station::open(&url);
+    station.sign_in(PASSWORD);
+    station.wait("the live queue", |app| app.queue().len() == 1);
+    station.harness.get_all_by_label_contains("等候").next().expect("a queue row").click();
+    station.wait("the card", |app| app.open_card().is_some_and(|(id, v)| id == card.card_id && v == 1));
+
+    // The text so far streams in, marked as not yet checked.
+    handoff.sink.draft_progress(&card.card_id, lang, "患者");
+    station.wait("the draft", |app| app.drafts().iter().any(|d| d.text == "患者"));
+    handoff.sink.draft_progress(&card.card_id, lang, "患者3天前起");
+    station.wait("more of it", |app| app.drafts().iter().any(|d| d.text == "患者3天前起"));
+    let _ = station.harness.get_by_label_contains("一体机正在起草现病史");
+    let _ = station.harness.get_by_label("患者3天前起");
+
+    // Checked at the kiosk, it follows the card; the station reads the card again.
+    let drafted =
+        store::DraftedHpi { card_id: card.card_id.clone(), lang, text: "患者3天前起头痛。".into() };
+    handoff.sink.amend_hpi(&drafted).expect("committed to the outbox");
+    station.wait("the drafted card", |app| {
+        app.drafts().is_empty() && app.open_card().is_some_and(|(_, v)| v == 2)
+    });
+    assert!(station.harness.query_by_label_contains("一体机正在起草现病史").is_none());
+    let mut nurse = StationClient::new(&url);
+    nurse.sign_in("li", PASSWORD).expect("sign in");
+    let record = nurse.card(&card.card_id).expect("card");
+    assert_eq!((record.card.hpi.get(lang), record.card.hpi_drafted), ("患者3天前起头痛。", Some(lang)));
+    let audit = nurse.audit(&card.card_id).expect("audit");
+    assert!(audit.iter().any(|a| a.action == "draft_hpi" && a.actor == "kiosk:lobby-1"), "{audit:?}");
+    drop(handoff.sink);
+    drop(handoff.alerts);
+    handoff.courier.join();
+}

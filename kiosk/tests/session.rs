@@ -25,6 +25,10 @@ struct FakePorts {
     /// Narrative requests (session, facts) when a model is there to take them.
     narratives: Option<Vec<(u64, Vec<String>)>>,
     stopped: Vec<u64>,
+    /// What the station was shown of drafts written after their card was sent.
+    progress: Vec<(String, String)>,
+    /// 现病史 drafted after their card was sent, stored to follow it.
+    amended: Vec<store::DraftedHpi>,
 }
 
 impl Ports for FakePorts {
@@ -57,6 +61,14 @@ impl Ports for FakePorts {
     }
     fn stop_narrative(&mut self, session: u64) {
         self.stopped.push(session);
+    }
+    fn draft_progress(&mut self, card_id: &str, _lang: Lang, text: &str) {
+        self.progress.push((card_id.to_owned(), text.to_owned()));
+    }
+    fn amend_hpi(&mut self, drafted: &store::DraftedHpi) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.fail_store, "disk full");
+        self.amended.push(drafted.clone());
+        Ok(())
     }
 }
 
@@ -327,9 +339,9 @@ fn the_narrative_streams_onto_the_read_back_and_goes_on_the_card_only_when_it_pa
     assert!(view.writing && view.text.is_empty() && !view.drafted);
 
     // It streams in; text for another session is not shown.
-    s.on_narrative_text(generation + 1, "Nothing to do with this patient.");
-    s.on_narrative_text(generation, "The patient ");
-    s.on_narrative_text(generation, "presents");
+    s.on_narrative_text(generation + 1, "Nothing to do with this patient.", &mut ports);
+    s.on_narrative_text(generation, "The patient ", &mut ports);
+    s.on_narrative_text(generation, "presents", &mut ports);
     assert_eq!(s.view(now).narrative.expect("summary").text, "The patient presents");
     assert!(s.view(now).patient_texts().iter().any(|t| t == "The patient presents"));
 
@@ -340,6 +352,7 @@ fn the_narrative_streams_onto_the_read_back_and_goes_on_the_card_only_when_it_pa
             "The patient presents with {} and a high fever.",
             card.chief_complaint.en.to_lowercase()
         )),
+        &mut ports,
     );
     let view = s.view(now).narrative.expect("summary");
     assert!(!view.writing && !view.drafted);
@@ -350,7 +363,7 @@ fn the_narrative_streams_onto_the_read_back_and_goes_on_the_card_only_when_it_pa
     speak(&mut s, &mut ports, now, "say that again");
     assert_eq!(ports.narratives.as_ref().map(Vec::len), Some(2));
     let faithful = format!("The patient presents with {}.", card.chief_complaint.en.to_lowercase());
-    s.on_narrative(generation, Some(faithful.clone()));
+    s.on_narrative(generation, Some(faithful.clone()), &mut ports);
     let view = s.view(now).narrative.expect("summary");
     assert!(view.drafted && view.text == faithful, "{view:?}");
     speak(&mut s, &mut ports, now, "yes that's right");
@@ -360,29 +373,82 @@ fn the_narrative_streams_onto_the_read_back_and_goes_on_the_card_only_when_it_pa
     assert_eq!(sent.hpi_drafted, Some(Lang::En));
     assert_eq!(sent.hpi.zh, dialogue::card::hpi(sent).zh, "the other language keeps the deterministic text");
     // A late answer after the card was sent changes nothing.
-    s.on_narrative(generation, Some("The patient is fine.".into()));
+    s.on_narrative(generation, Some("The patient is fine.".into()), &mut ports);
     assert_eq!(ports.cards.len(), 1);
+    assert!(ports.amended.is_empty(), "the card went with its checked draft: nothing follows it");
 }
 
 #[test]
 fn a_slow_draft_is_stopped_at_its_budget_and_the_card_goes_with_the_deterministic_text() {
     let (mut s, mut ports, now) = at_read_back();
     let generation = s.generation();
-    s.on_narrative_text(generation, "The patient");
+    s.on_narrative_text(generation, "The patient", &mut ports);
     s.tick(now + Duration::from_secs(30), &mut ports);
     assert!(s.view(now).narrative.expect("summary").writing, "within the budget it keeps writing");
     s.tick(now + Duration::from_secs(46), &mut ports);
     assert_eq!(ports.stopped, vec![generation], "stopped at the budget (45 s by default)");
     let view = s.view(now).narrative.expect("summary");
     assert!(!view.writing && !view.drafted);
+}
+
+#[test]
+fn a_draft_still_written_at_confirmation_follows_the_card_to_the_station() {
     // Confirming while a draft is written sends the card at once, with the deterministic text.
     let (mut s, mut ports, now) = at_read_back();
+    let generation = s.generation();
     speak(&mut s, &mut ports, now, "yes that's right");
     assert!(matches!(s.screen(), Screen::Handoff(_)));
-    assert_eq!(ports.stopped, vec![s.generation()]);
-    let sent = ports.cards.last().expect("card sent");
+    assert!(ports.stopped.is_empty(), "the draft goes on after the hand-off");
+    let sent = ports.cards.last().expect("card sent").clone();
     assert_eq!(sent.hpi_drafted, None);
-    assert_eq!(sent.hpi, dialogue::card::hpi(sent));
+    assert_eq!(sent.hpi, dialogue::card::hpi(&sent));
+
+    // It streams to the station, also after the session is wiped (the next patient may begin).
+    s.on_narrative_text(generation, "The patient ", &mut ports);
+    s.wipe(now, &mut ports);
+    assert!(!s.holds_patient_data());
+    assert!(!ports.ended.contains(&generation), "the model keeps the conversation it is drafting in");
+    s.on_narrative_text(generation, "presents", &mut ports);
+    assert_eq!(
+        ports.progress,
+        vec![
+            (sent.card_id.clone(), "The patient ".into()),
+            (sent.card_id.clone(), "The patient presents".into())
+        ]
+    );
+    assert!(s.view(now).narrative.is_none(), "the next patient's screen shows none of it");
+
+    // Finished and checked against the card as sent, it is stored to follow the card.
+    let faithful = format!("The patient presents with {}.", sent.chief_complaint.en.to_lowercase());
+    s.on_narrative(generation, Some(faithful.clone()), &mut ports);
+    assert_eq!(ports.amended.len(), 1);
+    let drafted = &ports.amended[0];
+    assert_eq!(
+        (drafted.card_id.as_str(), drafted.lang, drafted.text.as_str()),
+        (sent.card_id.as_str(), Lang::En, faithful.as_str())
+    );
+    assert!(ports.ended.contains(&generation), "then the model forgets the conversation");
+    // Nothing more for that card.
+    s.on_narrative(generation, Some(faithful), &mut ports);
+    assert_eq!(ports.amended.len(), 1);
+
+    // A late draft that fails the check is dropped: the card keeps its text.
+    let (mut s, mut ports, now) = at_read_back();
+    let generation = s.generation();
+    speak(&mut s, &mut ports, now, "yes that's right");
+    s.on_narrative(generation, Some("The patient has a high fever and a rash.".into()), &mut ports);
+    assert!(ports.amended.is_empty());
+
+    // And one over its time budget is stopped, also after the wipe.
+    let (mut s, mut ports, now) = at_read_back();
+    let generation = s.generation();
+    speak(&mut s, &mut ports, now, "yes that's right");
+    s.wipe(now, &mut ports);
+    s.tick(now + Duration::from_secs(46), &mut ports);
+    assert_eq!(ports.stopped, vec![generation]);
+    assert!(ports.ended.contains(&generation));
+    s.on_narrative(generation, Some("The patient presents.".into()), &mut ports);
+    assert!(ports.amended.is_empty(), "a draft after its budget is not used");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 use store::alerts::{NewAlert, StoredAlert};
 use store::outbox::Deliver;
-use store::{AuditEntry, QueueEntry, Status};
+use store::{AuditEntry, DraftedHpi, QueueEntry, Status};
 
 fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into()
@@ -85,6 +85,13 @@ impl HttpDelivery {
         Err(format!("service answered {status}: {reason}"))
     }
 
+    /// Sends the 现病史 being drafted for `card_id` so far (shown live at the station, never
+    /// stored there); best effort.
+    pub fn draft(&mut self, card_id: &str, lang: protocol::Lang, text: &str) -> Result<(), String> {
+        let body = json!({ "lang": lang.code(), "text": text }).to_string();
+        self.post(&format!("/api/v1/cards/{}/draft", url_segment(card_id)), body.as_bytes(), None)
+    }
+
     /// Raises a staff alert at the station; `Ok` once it is stored there.
     pub fn alert(&mut self, alert: &NewAlert) -> Result<(), String> {
         let body = serde_json::to_vec(alert).map_err(|e| e.to_string())?;
@@ -96,6 +103,11 @@ impl Deliver for HttpDelivery {
     fn deliver(&mut self, card: &ConditionCard, idempotency_key: &str) -> Result<(), String> {
         let body = serde_json::to_vec(card).map_err(|e| e.to_string())?;
         self.post("/api/v1/cards", &body, Some(idempotency_key))
+    }
+
+    fn amend(&mut self, drafted: &DraftedHpi) -> Result<(), String> {
+        let body = json!({ "lang": drafted.lang.code(), "text": drafted.text }).to_string();
+        self.post(&format!("/api/v1/cards/{}/hpi", url_segment(&drafted.card_id)), body.as_bytes(), None)
     }
 }
 
@@ -119,6 +131,19 @@ pub enum ApiError {
     /// The answer did not parse (a version mismatch between station and service).
     #[error("the service's answer was not understood: {0}")]
     Garbled(String),
+}
+
+/// A 现病史 a kiosk's language model is still writing for a card already sent (not yet checked).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct LiveDraft {
+    /// The card.
+    pub card_id: String,
+    /// Its language code (`zh`, `en`).
+    pub lang: String,
+    /// The text so far.
+    pub text: String,
+    /// Which kiosk writes it (`kiosk:ID`).
+    pub kiosk: String,
 }
 
 /// A card as the station reads it.
@@ -297,6 +322,11 @@ impl StationClient {
         )?;
         let v: serde_json::Value = Self::parse(&text)?;
         v["version"].as_u64().map(|v| v as u32).ok_or_else(|| ApiError::Garbled("no version".into()))
+    }
+
+    /// 现病史 drafts being written at kiosks for cards already sent.
+    pub fn drafts(&self) -> Result<Vec<LiveDraft>, ApiError> {
+        Self::parse(&self.call("GET", "/api/v1/drafts", None)?)
     }
 
     /// Alerts not yet acknowledged.

@@ -8,13 +8,20 @@
 //! token can only submit cards and raise alerts (`POST /api/v1/alerts`); staff list open alerts
 //! (`GET /api/v1/alerts`), acknowledge them (`POST /api/v1/alerts/{seq}/ack`) and wait for news
 //! with `GET /api/v1/events?after=N` (a long poll that answers as soon as a card or an alert
-//! arrives or changes, so a red flag reaches the station within a round trip). Bad requests get a
+//! arrives or changes, so a red flag reaches the station within a round trip). A 现病史 the kiosk's
+//! language model is still writing after the card was sent streams in with
+//! `POST /api/v1/cards/{id}/draft` (kiosk; held in memory only, never stored or logged, gone after
+//! [`LIVE_DRAFT_TTL`]) and is listed to staff by `GET /api/v1/drafts`; the checked result lands with
+//! `POST /api/v1/cards/{id}/hpi` as an audited kiosk version, unless a nurse has edited the card
+//! ([`store::CardStore::amend_hpi`]). Bad requests get a
 //! 4xx with a JSON reason and store nothing. HTTPS (rustls) when given a certificate and key
 //! ([`tls`]); plain HTTP only on loopback or a closed segment.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -26,7 +33,7 @@ use protocol::ConditionCard;
 use serde_json::json;
 use store::accounts::{AuthError, Policy};
 use store::alerts::NewAlert;
-use store::{Actor, CardStore, Change, SqliteStore, StoreError, Submitted};
+use store::{Actor, Amended, CardStore, Change, DraftedHpi, SqliteStore, StoreError, Submitted};
 
 pub mod client;
 pub mod tls;
@@ -54,7 +61,23 @@ struct AppState {
     config: ServiceConfig,
     /// Bumped after every new card, change, alert and acknowledgement; `events` waits on it.
     changes: tokio::sync::watch::Sender<u64>,
+    /// 现病史 drafts being written at kiosks for cards already sent, by card id (memory only).
+    drafts: Mutex<HashMap<String, LiveDraft>>,
 }
+
+/// A draft being written, as the kiosk last sent it.
+struct LiveDraft {
+    lang: protocol::Lang,
+    text: String,
+    kiosk: String,
+    at: Instant,
+}
+
+/// How long a draft the kiosk stopped sending stays listed (the kiosk's time budget is at most
+/// 120 s).
+pub const LIVE_DRAFT_TTL: Duration = Duration::from_secs(150);
+/// Drafts held at once at most (the oldest goes first).
+const LIVE_DRAFTS: usize = 32;
 
 impl AppState {
     fn changed(&self) {
@@ -63,6 +86,28 @@ impl AppState {
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, SqliteStore>, Failure> {
         self.store.lock().map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "store lock".into()))
+    }
+}
+
+/// A drafted 现病史 as the kiosk sends it (the card id is in the path).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DraftBody {
+    lang: String,
+    text: String,
+}
+
+impl DraftBody {
+    fn parse(body: &[u8], card_id: &str) -> Result<DraftedHpi, Failure> {
+        let bad = |m: String| Failure(StatusCode::BAD_REQUEST, m);
+        let draft: DraftBody =
+            serde_json::from_slice(body).map_err(|e| bad(format!("expected {{\"lang\", \"text\"}}: {e}")))?;
+        let lang = protocol::Lang::from_code(&draft.lang)
+            .ok_or_else(|| bad(format!("`lang` must be `zh` or `en`, not {:?}", draft.lang)))?;
+        if draft.text.chars().count() > store::MAX_DRAFTED_HPI_CHARS {
+            return Err(bad(format!("`text` is longer than {} characters", store::MAX_DRAFTED_HPI_CHARS)));
+        }
+        Ok(DraftedHpi { card_id: card_id.to_owned(), lang, text: draft.text })
     }
 }
 
@@ -377,7 +422,7 @@ async fn events(
 ) -> Result<Response, Failure> {
     staff(&state, &headers)?;
     let mut rx = state.changes.subscribe();
-    let wait = std::time::Duration::from_secs(query.wait_s.unwrap_or(20).min(MAX_WAIT_S));
+    let wait = Duration::from_secs(query.wait_s.unwrap_or(20).min(MAX_WAIT_S));
     if query.after.is_some_and(|after| *rx.borrow_and_update() == after) {
         let _ = tokio::time::timeout(wait, rx.changed()).await;
     }
@@ -396,11 +441,77 @@ async fn audit(
     Ok(Json(store.audit(&id)?).into_response())
 }
 
+/// More of a draft being written at a kiosk (replaces what it sent before).
+async fn draft(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, Failure> {
+    json_body(&headers)?;
+    let kiosk = kiosk(&state, &headers, "drafts are sent with a kiosk device token")?.label();
+    let drafted = DraftBody::parse(&body, &id)?;
+    {
+        let mut drafts = state
+            .drafts
+            .lock()
+            .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "draft lock".into()))?;
+        drafts.retain(|_, d| d.at.elapsed() < LIVE_DRAFT_TTL);
+        if drafts.len() >= LIVE_DRAFTS && !drafts.contains_key(&id) {
+            let oldest = drafts.iter().min_by_key(|(_, d)| d.at).map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                drafts.remove(&k);
+            }
+        }
+        let live = LiveDraft { lang: drafted.lang, text: drafted.text, kiosk, at: Instant::now() };
+        drafts.insert(id, live);
+    }
+    state.changed();
+    Ok((StatusCode::OK, Json(json!({ "live": true }))).into_response())
+}
+
+/// Drafts being written at kiosks for cards in the queue: `[{"card_id", "lang", "text", "kiosk"}]`.
+async fn drafts(State(state): State<Shared>, headers: HeaderMap) -> Result<Response, Failure> {
+    staff(&state, &headers)?;
+    let mut drafts =
+        state.drafts.lock().map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "draft lock".into()))?;
+    drafts.retain(|_, d| d.at.elapsed() < LIVE_DRAFT_TTL);
+    let list: Vec<serde_json::Value> = drafts
+        .iter()
+        .map(|(id, d)| json!({ "card_id": id, "lang": d.lang.code(), "text": d.text, "kiosk": d.kiosk }))
+        .collect();
+    Ok(Json(list).into_response())
+}
+
+/// The kiosk's finished, checked draft: a new version of the card unless a nurse's words stand.
+async fn drafted_hpi(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, Failure> {
+    json_body(&headers)?;
+    let kiosk = kiosk(&state, &headers, "drafted text is sent with a kiosk device token")?;
+    let drafted = DraftBody::parse(&body, &id)?;
+    let amended = state.lock()?.amend_hpi(&drafted, &kiosk, now_ms())?;
+    if let Ok(mut drafts) = state.drafts.lock() {
+        drafts.remove(&id);
+    }
+    state.changed();
+    let answer = match amended {
+        Amended::Applied(version) => json!({ "applied": true, "version": version }),
+        Amended::Already => json!({ "applied": true }),
+        Amended::Refused(why) => json!({ "applied": false, "reason": why }),
+    };
+    Ok(Json(answer).into_response())
+}
+
 /// The routes over `store`.
 pub fn router(store: SqliteStore, kb: KnowledgeBase, config: ServiceConfig) -> Router {
     let limit = config.max_body_bytes;
     let (changes, _) = tokio::sync::watch::channel(now_ms());
-    let state = Arc::new(AppState { store: Mutex::new(store), kb, config, changes });
+    let state =
+        Arc::new(AppState { store: Mutex::new(store), kb, config, changes, drafts: Mutex::default() });
     Router::new()
         .route("/api/v1/login", post(login))
         .route("/api/v1/cards", post(submit))
@@ -409,6 +520,9 @@ pub fn router(store: SqliteStore, kb: KnowledgeBase, config: ServiceConfig) -> R
         .route("/api/v1/cards/{id}/fhir", get(fhir))
         .route("/api/v1/cards/{id}/changes", post(change))
         .route("/api/v1/cards/{id}/audit", get(audit))
+        .route("/api/v1/cards/{id}/draft", post(draft))
+        .route("/api/v1/cards/{id}/hpi", post(drafted_hpi))
+        .route("/api/v1/drafts", get(drafts))
         .route("/api/v1/logout", post(logout))
         .route("/api/v1/alerts", post(raise_alert).get(alerts))
         .route("/api/v1/alerts/{seq}/ack", post(ack_alert))

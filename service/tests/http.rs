@@ -360,3 +360,79 @@ fn the_service_speaks_https_with_the_stations_own_ca_and_refuses_what_does_not_t
         spawn(&db, "127.0.0.1:0".parse::<SocketAddr>().expect("addr"), mismatched).expect_err("wrong key");
     assert!(err.to_string().contains("do not fit"), "{err}");
 }
+
+#[test]
+fn a_draft_streams_to_the_station_and_lands_as_an_audited_kiosk_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("station.sqlite");
+    let kiosk_token = provision(&db);
+    let card = cards(1).remove(0);
+    let lang = card.language;
+    let running = spawn(&db, "127.0.0.1:0".parse::<SocketAddr>().expect("addr"), ServiceConfig::default())
+        .expect("serves");
+    let base = format!("http://{}", running.addr);
+    let mut kiosk = HttpDelivery::new(&base, &kiosk_token);
+    let outbox = Outbox::open(&dir.path().join("outbox")).expect("outbox");
+    outbox.put(&card, 1).expect("put");
+    assert_eq!(outbox.drain(&mut kiosk).expect("drain").delivered, 1);
+    let nurse = login(&base);
+    let mut station = service::client::StationClient::new(&base);
+    station.sign_in("nurse-li", "correct horse battery").expect("signs in");
+    let seen = station.wait_for_change(None, 0).expect("events");
+
+    // The draft streams in: each piece wakes the station, which lists it for the nurse.
+    kiosk.draft(&card.card_id, lang, "患者").expect("draft");
+    let after = station.wait_for_change(Some(seen), 5).expect("events");
+    assert_ne!(after, seen, "a piece wakes the long poll");
+    kiosk.draft(&card.card_id, lang, "患者3天前").expect("draft");
+    let live = station.drafts().expect("drafts");
+    assert_eq!(live.len(), 1);
+    assert_eq!((live[0].card_id.as_str(), live[0].text.as_str()), (card.card_id.as_str(), "患者3天前"));
+    assert_eq!(live[0].kiosk, "kiosk:lobby-1");
+    // Only kiosks send drafts, only staff read them; bad bodies are refused with the reason.
+    let draft_url = format!("{base}/api/v1/cards/{}/draft", card.card_id);
+    assert_eq!(post_json(&draft_url, &nurse, r#"{"lang":"zh","text":"x"}"#).0, 403);
+    assert_eq!(get(&format!("{base}/api/v1/drafts"), Some(&kiosk_token)).0, 403);
+    let (status, body) = post_json(&draft_url, &kiosk_token, r#"{"lang":"fr","text":"x"}"#);
+    assert_eq!(status, 400);
+    assert!(body.contains("`lang`"), "{body}");
+    let long = format!(r#"{{"lang":"zh","text":"{}"}}"#, "头".repeat(2001));
+    assert_eq!(post_json(&draft_url, &kiosk_token, &long).0, 400);
+    assert_eq!(station.card(&card.card_id).expect("card").version, 1, "a live draft is never stored");
+
+    // The checked draft lands through the outbox as version 2, once; the live draft is gone.
+    let drafted =
+        store::DraftedHpi { card_id: card.card_id.clone(), lang, text: "患者3天前起头痛。".into() };
+    outbox.put_hpi(&drafted, 2).expect("put hpi");
+    outbox.put_hpi(&drafted, 3).expect("put hpi again");
+    assert_eq!(outbox.drain(&mut kiosk).expect("drain").delivered, 2);
+    assert!(station.drafts().expect("drafts").is_empty());
+    let record = station.card(&card.card_id).expect("card");
+    assert_eq!(record.version, 2);
+    assert_eq!(record.card.hpi.get(lang), "患者3天前起头痛。");
+    assert_eq!(record.card.hpi_drafted, Some(lang));
+    let audit = station.audit(&card.card_id).expect("audit");
+    assert_eq!(audit.iter().filter(|a| a.action == "draft_hpi").count(), 1);
+    assert!(audit.iter().all(|a| !a.detail.contains("头痛")), "{audit:?}");
+
+    // After a nurse's edit, a late draft is refused for good (delivered, not retried).
+    let (status, body) = post_json(
+        &format!("{base}/api/v1/cards/{}/changes", card.card_id),
+        &nurse,
+        r#"{"expected_version":2,"change":"field","field":"hpi","text":"护士重写","reason":"patient added detail"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_json(
+        &format!("{base}/api/v1/cards/{}/hpi", card.card_id),
+        &kiosk_token,
+        r#"{"lang":"zh","text":"患者头痛。"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"applied\":false"), "{body}");
+    assert_eq!(station.card(&card.card_id).expect("card").card.hpi.get(lang), "护士重写");
+    // A draft for a card the station does not have is a 404.
+    let (status, _) =
+        post_json(&format!("{base}/api/v1/cards/nope/hpi"), &kiosk_token, r#"{"lang":"zh","text":"x"}"#);
+    assert_eq!(status, 404);
+    running.stop();
+}

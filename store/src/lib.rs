@@ -352,6 +352,33 @@ impl SlotValue {
     }
 }
 
+/// A 现病史 / HPI the kiosk's language model finished after the card was sent (the patient
+/// confirmed before the draft was done), already checked by the kiosk against the card's facts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftedHpi {
+    /// The card it belongs to.
+    pub card_id: String,
+    /// The language it is written in (the other language keeps its text).
+    pub lang: protocol::Lang,
+    /// The text.
+    pub text: String,
+}
+
+/// Longest drafted 现病史 accepted, in characters.
+pub const MAX_DRAFTED_HPI_CHARS: usize = 2000;
+
+/// What became of a [`DraftedHpi`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Amended {
+    /// It is on the card now, as this version.
+    Applied(u32),
+    /// The card already carries it (a redelivery): nothing changed.
+    Already,
+    /// Not applied, and never will be (the reason, without patient words): a nurse has edited
+    /// the card, or it has left the waiting queue. The card keeps its text.
+    Refused(&'static str),
+}
+
 /// The storage seam: the SQLite store, or another a site needs.
 pub trait CardStore: Send {
     /// Stores `card` under `idempotency_key` unless that key is already stored.
@@ -378,6 +405,9 @@ pub trait CardStore: Send {
         by: &Actor,
         at_ms: u64,
     ) -> Result<u32>;
+    /// Puts the kiosk's late-drafted 现病史 on the card as a new version (audited as the kiosk's),
+    /// unless a nurse has edited the card or it is no longer waiting: a nurse's words always win.
+    fn amend_hpi(&mut self, drafted: &DraftedHpi, by: &Actor, at_ms: u64) -> Result<Amended>;
 }
 
 /// The SQLite store.
@@ -453,6 +483,54 @@ impl SqliteStore {
         )?;
         Ok(())
     }
+
+    /// Writes `card` as `version` (the card, its version row, the audit line `detail`).
+    fn put_version(
+        tx: &rusqlite::Transaction<'_>,
+        card: &ConditionCard,
+        version: u32,
+        new: &NewVersion<'_>,
+        detail: &str,
+    ) -> Result<()> {
+        let card_id = card.card_id.as_str();
+        let json = serde_json::to_string(card)
+            .map_err(|e| StoreError::BadCard { card_id: card_id.to_owned(), detail: e.to_string() })?;
+        tx.execute(
+            "UPDATE cards SET card_json = ?2, version = ?3, level = ?4, department = ?5,
+                status = COALESCE(?6, status) WHERE card_id = ?1",
+            params![
+                card_id,
+                json,
+                version,
+                card.triage.level,
+                card.triage.department.code(),
+                new.status.map(Status::code)
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO card_versions (card_id, version, at_ms, actor, card_json, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![card_id, version, new.at_ms as i64, new.by.label(), json, new.reason],
+        )?;
+        Self::log(tx, new.at_ms, new.by, new.action, card_id, detail)
+    }
+}
+
+/// Who makes a new version of a card, and why.
+struct NewVersion<'a> {
+    /// The status it leads to, if it changes it.
+    status: Option<Status>,
+    by: &'a Actor,
+    at_ms: u64,
+    /// The nurse's reason.
+    reason: Option<&'a str>,
+    /// The audit action.
+    action: &'a str,
+}
+
+fn parse_card(card_id: &str, json: &str) -> Result<ConditionCard> {
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::BadCard { card_id: card_id.to_owned(), detail: e.to_string() })
 }
 
 impl CardStore for SqliteStore {
@@ -524,8 +602,7 @@ impl CardStore for SqliteStore {
         };
         Self::log(&tx, at_ms, by, "read", card_id, &format!("version {version}"))?;
         tx.commit()?;
-        let card = serde_json::from_str(&json)
-            .map_err(|e| StoreError::BadCard { card_id: card_id.to_owned(), detail: e.to_string() })?;
+        let card = parse_card(card_id, &json)?;
         Ok(Some(StoredCard {
             card,
             version,
@@ -584,42 +661,73 @@ impl CardStore for SqliteStore {
                 current,
             });
         }
-        let mut card: ConditionCard = serde_json::from_str(&json)
-            .map_err(|e| StoreError::BadCard { card_id: card_id.to_owned(), detail: e.to_string() })?;
+        let mut card = parse_card(card_id, &json)?;
         let status = change
             .apply(&mut card, at_ms)
             .map_err(|detail| StoreError::InvalidChange { card_id: card_id.to_owned(), detail })?;
         let version = current + 1;
-        let json = serde_json::to_string(&card)
-            .map_err(|e| StoreError::BadCard { card_id: card_id.to_owned(), detail: e.to_string() })?;
-        tx.execute(
-            "UPDATE cards SET card_json = ?2, version = ?3, level = ?4, department = ?5,
-                status = COALESCE(?6, status) WHERE card_id = ?1",
-            params![
-                card_id,
-                json,
-                version,
-                card.triage.level,
-                card.triage.department.code(),
-                status.map(Status::code)
-            ],
-        )?;
-        tx.execute(
-            "INSERT INTO card_versions (card_id, version, at_ms, actor, card_json, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![card_id, version, at_ms as i64, by.label(), json, change.reason()],
-        )?;
-        Self::log(
-            &tx,
-            at_ms,
-            by,
-            change.action(),
-            card_id,
-            &format!("version {version}: {}", change.audit_detail()),
-        )?;
+        let action = NewVersion { status, by, at_ms, reason: change.reason(), action: change.action() };
+        Self::put_version(&tx, &card, version, &action, &change.audit_detail())?;
         tx.commit()?;
         tracing::info!(card = %card_id, version, action = change.action(), "card changed");
         Ok(version)
+    }
+
+    fn amend_hpi(&mut self, drafted: &DraftedHpi, by: &Actor, at_ms: u64) -> Result<Amended> {
+        let card_id = drafted.card_id.as_str();
+        let text = drafted.text.trim();
+        if text.is_empty() || text.chars().count() > MAX_DRAFTED_HPI_CHARS {
+            return Err(StoreError::InvalidChange {
+                card_id: card_id.to_owned(),
+                detail: format!("a drafted 现病史 must be 1 to {MAX_DRAFTED_HPI_CHARS} characters"),
+            });
+        }
+        let tx = self.conn.transaction()?;
+        let row: Option<(String, u32, String)> = tx
+            .query_row("SELECT card_json, version, status FROM cards WHERE card_id = ?1", [card_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        let Some((json, current, status)) = row else { return Err(StoreError::NotFound(card_id.to_owned())) };
+        let mut card = parse_card(card_id, &json)?;
+        let lang = drafted.lang;
+        if card.hpi_drafted == Some(lang) && card.hpi.get(lang) == text {
+            return Ok(Amended::Already);
+        }
+        let edited: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM audit WHERE card_id = ?1 AND action = 'edit')",
+            [card_id],
+            |r| r.get(0),
+        )?;
+        let refusal = if Status::parse(&status) != Status::Waiting {
+            Some("the card has left the waiting queue")
+        } else if edited {
+            Some("a nurse has edited the card")
+        } else if card.hpi_drafted.is_some() {
+            Some("the card already carries a drafted 现病史")
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            Self::log(&tx, at_ms, by, "draft_hpi_refused", card_id, why)?;
+            tx.commit()?;
+            return Ok(Amended::Refused(why));
+        }
+        match lang {
+            protocol::Lang::Zh => card.hpi.zh = text.to_owned(),
+            protocol::Lang::En => card.hpi.en = text.to_owned(),
+        }
+        card.hpi_drafted = Some(lang);
+        let version = current + 1;
+        let action = NewVersion { status: None, by, at_ms, reason: None, action: "draft_hpi" };
+        let detail = format!(
+            "version {version}: field hpi ({}) drafted by the kiosk's language model, checked against the card",
+            lang.code()
+        );
+        Self::put_version(&tx, &card, version, &action, &detail)?;
+        tx.commit()?;
+        tracing::info!(card = %card_id, version, "drafted 现病史 put on the card");
+        Ok(Amended::Applied(version))
     }
 
     fn audit(&self, card_id: &str) -> Result<Vec<AuditEntry>> {

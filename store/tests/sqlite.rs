@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use dialogue::{Engine, InterviewConfig, KnowledgeBase};
 use protocol::ConditionCard;
-use store::{Actor, CardStore, SqliteStore, StoreError, Submitted};
+use store::{Actor, Amended, CardStore, Change, DraftedHpi, SqliteStore, StoreError, Submitted};
 
 /// Real cards from the engine, one per intake case.
 fn cards(n: usize) -> Vec<ConditionCard> {
@@ -159,6 +159,81 @@ impl store::outbox::Deliver for Flaky {
         self.delivered.push(card.card_id.clone());
         Ok(())
     }
+    fn amend(&mut self, drafted: &DraftedHpi) -> Result<(), String> {
+        if self.delivered.len() >= self.ok {
+            return Err("connection refused".into());
+        }
+        self.delivered.push(format!("hpi:{}", drafted.card_id));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_late_drafted_hpi_lands_once_audited_and_never_over_a_nurses_edit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = SqliteStore::open(&dir.path().join("cards.sqlite")).expect("opens");
+    let mut all = cards(3);
+    for (i, card) in all.iter().enumerate() {
+        store.submit(card, &card.card_id, &kiosk(), 1_000 + i as u64).expect("submits");
+    }
+    let nurse = Actor::Staff("nurse-li".into());
+    let card = all.remove(0);
+    let lang = card.language;
+    let drafted =
+        DraftedHpi { card_id: card.card_id.clone(), lang, text: "  患者三天前起头痛。 ".into() };
+    assert_eq!(store.amend_hpi(&drafted, &kiosk(), 2_000).expect("amends"), Amended::Applied(2));
+    assert_eq!(store.amend_hpi(&drafted, &kiosk(), 2_100).expect("again"), Amended::Already, "redelivery");
+    let stored = store.card(&card.card_id, &nurse, 2_200).expect("reads").expect("found");
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.card.hpi.get(lang), "患者三天前起头痛。");
+    assert_eq!(stored.card.hpi_drafted, Some(lang));
+    let other = if lang == protocol::Lang::Zh { protocol::Lang::En } else { protocol::Lang::Zh };
+    assert_eq!(stored.card.hpi.get(other), card.hpi.get(other), "the other language keeps its text");
+    let stored_card = ConditionCard { hpi: card.hpi.clone(), hpi_drafted: None, ..stored.card };
+    assert_eq!(stored_card, card, "nothing but the 现病史 changed");
+    let audit = store.audit(&card.card_id).expect("audit");
+    let line = audit.iter().find(|a| a.action == "draft_hpi").expect("audited");
+    assert_eq!(line.actor, "kiosk:lobby-1");
+    assert!(!line.detail.contains("头痛"), "no patient words in the audit: {}", line.detail);
+
+    // After a nurse's edit the nurse's words stand.
+    let edited = all.remove(0);
+    store
+        .change(
+            &edited.card_id,
+            1,
+            &Change::Field {
+                field: "allergies".into(),
+                text: "青霉素".into(),
+                reason: "told at the desk".into(),
+            },
+            &nurse,
+            3_000,
+        )
+        .expect("edits");
+    let drafted =
+        DraftedHpi { card_id: edited.card_id.clone(), lang: edited.language, text: "患者头痛。".into() };
+    assert_eq!(
+        store.amend_hpi(&drafted, &kiosk(), 3_100).expect("answers"),
+        Amended::Refused("a nurse has edited the card")
+    );
+    // Nor on a card the nurse has approved.
+    let approved = all.remove(0);
+    store.change(&approved.card_id, 1, &Change::Approve, &nurse, 3_200).expect("approves");
+    let drafted =
+        DraftedHpi {
+            card_id: approved.card_id.clone(), lang: approved.language, text: "患者头痛。".into()
+        };
+    assert!(matches!(store.amend_hpi(&drafted, &kiosk(), 3_300), Ok(Amended::Refused(_))));
+    let audit = store.audit(&approved.card_id).expect("audit");
+    assert_eq!(audit.last().map(|a| a.action.as_str()), Some("draft_hpi_refused"));
+    // Unknown cards and empty or oversized texts are errors.
+    let ghost = DraftedHpi { card_id: "nope".into(), lang, text: "x".into() };
+    assert!(matches!(store.amend_hpi(&ghost, &kiosk(), 4_000), Err(StoreError::NotFound(_))));
+    let empty = DraftedHpi { card_id: card.card_id.clone(), lang, text: " ".into() };
+    assert!(matches!(store.amend_hpi(&empty, &kiosk(), 4_000), Err(StoreError::InvalidChange { .. })));
+    let long = DraftedHpi { card_id: card.card_id.clone(), lang, text: "头".repeat(2001) };
+    assert!(matches!(store.amend_hpi(&long, &kiosk(), 4_000), Err(StoreError::InvalidChange { .. })));
 }
 
 #[test]
@@ -191,6 +266,28 @@ fn the_outbox_keeps_cards_until_acknowledged_and_never_duplicates() {
     let drained = outbox.drain(&mut local).expect("drain");
     assert_eq!((drained.delivered, drained.remaining, drained.error), (3, 0, None));
     assert_eq!(store.queue().expect("queue").len(), 3, "three cards, none twice");
+
+    // A 现病史 drafted after its card was sent goes behind it, and lands once.
+    let fresh = cards(4).remove(3);
+    let drafted =
+        DraftedHpi { card_id: fresh.card_id.clone(), lang: fresh.language, text: "患者头痛。".into() };
+    outbox.put(&fresh, 6_000).expect("put");
+    outbox.put_hpi(&drafted, 6_001).expect("put hpi");
+    let mut flaky = Flaky { ok: 1, delivered: Vec::new() };
+    assert_eq!(outbox.drain(&mut flaky).expect("drain").remaining, 1, "the link drops after the card");
+    assert_eq!(flaky.delivered, vec![fresh.card_id.clone()]);
+    let mut store = SqliteStore::open(&dir.path().join("cards.sqlite")).expect("store");
+    store.submit(&fresh, &fresh.card_id, &kiosk(), 6_500).expect("the card reached the store");
+    outbox.put_hpi(&drafted, 6_002).expect("a second copy (a crash before removal)");
+    let mut local = LocalDelivery { store: &mut store, kiosk: kiosk(), now_ms: || 7_000 };
+    assert_eq!(outbox.drain(&mut local).expect("drain").delivered, 2);
+    let stored = store.card(&fresh.card_id, &kiosk(), 7_100).expect("reads").expect("found");
+    assert_eq!((stored.version, stored.card.hpi.get(fresh.language)), (2, "患者头痛。"));
+    // A damaged drafted file is set aside, not retried for ever.
+    std::fs::write(dir.path().join("outbox/0000000000009000-x.hpi.json"), b"{").expect("damaged");
+    let drained = outbox.drain(&mut flaky).expect("drain");
+    assert_eq!((drained.delivered, drained.remaining), (0, 0));
+    assert!(dir.path().join("outbox/0000000000009000-x.hpi.damaged").exists());
 }
 
 #[test]

@@ -263,3 +263,92 @@ fn narratives_stream_through_the_kiosks_assist_and_are_checked_against_their_car
     // A refused draft leaves the deterministic text; the model must still earn its place.
     assert!(accepted >= 1, "no draft passed the check: {refused:#?}");
 }
+
+#[test]
+fn a_draft_still_written_at_confirmation_follows_the_card_into_the_store() {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use dialogue::{Expect, Touch};
+    use kiosk::orchestrator::{Orchestrator, Parts, StoreSink};
+    use kiosk::session::{Screen, Session, SessionConfig, UiAction};
+    use store::CardStore as _;
+
+    let data = tempfile::tempdir().expect("tempdir");
+    let env = kiosk::config::Env { home: Some("/nonexistent".into()), ..kiosk::config::Env::default() };
+    let config = kiosk::config::Config::from_toml(None, "-", &env).expect("defaults");
+    let kb = Arc::new(dialogue::KnowledgeBase::embedded().expect("kb"));
+    let engine = Arc::new(dialogue::Engine::new(kb, dialogue::InterviewConfig::default()));
+    let session_config = SessionConfig {
+        narrative_languages: vec![Lang::Zh],
+        narrative_budget: Some(Duration::from_secs(120)),
+        ..SessionConfig::from_config(&config)
+    };
+    let assist = kiosk::assist::Assist::start(load(), 2, &[Lang::Zh]).expect("worker");
+    assert!(assist.wait_ready(Duration::from_secs(300)), "the instructions are read");
+    let store_path = data.path().join("cards.sqlite");
+    let (alerts, _alerts) = crossbeam_channel::bounded(64);
+    let parts = Parts {
+        session: Session::new(engine, session_config, Instant::now()),
+        voice: Box::new(kiosk::tour::SilentVoice::default()),
+        speech: None,
+        sink: Box::new(StoreSink::open(&store_path, "lobby-1").expect("store")),
+        alerts,
+        assist: Some(assist),
+    };
+    let kiosk = Orchestrator::spawn(parts, || {}).expect("session thread");
+    let send = |a: UiAction| kiosk.actions.send(a).expect("session thread");
+    send(UiAction::ChooseLanguage(Lang::Zh));
+    send(UiAction::Consent(true));
+    send(UiAction::Consent(true));
+    // Answer by touch as questions come; confirm the read-back at once, while the model drafts.
+    let start = Instant::now();
+    let mut answered = None;
+    let (mut card_id, mut followed) = (None, false);
+    while start.elapsed() < Duration::from_secs(600) {
+        let Ok(view) = kiosk.views.recv_timeout(Duration::from_millis(200)) else { continue };
+        if let Screen::Handoff(h) = &view.screen {
+            card_id = Some(h.card_id.clone());
+            followed |= view.late_draft;
+        }
+        if card_id.is_some() {
+            if view.late_draft {
+                continue;
+            }
+            break;
+        }
+        let Some(q) = &view.question else { continue };
+        if answered.as_ref() == Some(&(q.id.clone(), view.said.clone())) {
+            continue;
+        }
+        answered = Some((q.id.clone(), view.said.clone()));
+        send(match q.expect {
+            Expect::FreeText if q.id.starts_with("opening") => {
+                UiAction::Text("我头疼，两天了，太阳穴那里胀痛".into())
+            }
+            Expect::YesNo | Expect::FreeText => UiAction::Answer(Touch::No),
+            Expect::Confirm => UiAction::Answer(Touch::Yes),
+            Expect::Rating => UiAction::Answer(Touch::Rating(4)),
+            Expect::Age => UiAction::Answer(Touch::AgeYears(38.0)),
+            Expect::Sex => UiAction::Answer(Touch::Sex(protocol::Sex::Female)),
+            Expect::Duration => UiAction::Answer(Touch::DurationHours(48.0)),
+            Expect::Temperature => UiAction::Answer(Touch::DontKnow),
+        });
+    }
+    let card_id = card_id.expect("the card was sent");
+    assert!(followed, "the patient confirmed before the draft was done: it followed the card");
+    kiosk.join();
+    let mut store = store::SqliteStore::open(&store_path).expect("store");
+    let stored = store.card(&card_id, &store::Actor::System, 0).expect("reads").expect("stored");
+    let audit = store.audit(&card_id).expect("audit");
+    eprintln!("late draft: version {} {:?}", stored.version, stored.card.hpi.zh);
+    // The draft passed its check against the card as sent, and landed as the kiosk's version.
+    assert_eq!(stored.version, 2, "{audit:?}");
+    assert_eq!(stored.card.hpi_drafted, Some(Lang::Zh));
+    assert_ne!(
+        stored.card.hpi.zh,
+        dialogue::card::hpi(&stored.card).zh,
+        "the drafted text, not the deterministic"
+    );
+    assert!(audit.iter().any(|a| a.action == "draft_hpi" && a.actor == "kiosk:lobby-1"), "{audit:?}");
+}

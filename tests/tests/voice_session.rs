@@ -63,8 +63,9 @@ fn run_to_handoff(script: &Script, limit_s: u64) -> (SimReport, ConditionCard) {
     // as on a kiosk: the interview must reach its card all the same.
     assert!(report.with_model, "the language model is installed and runs beside the session");
     eprintln!(
-        "language model: narrative streamed {}, on the card {}",
+        "language model: narrative streamed {}, followed the card {}, on the card {}",
         report.narrative_streamed,
+        report.narrative_followed,
         card.hpi_drafted.is_some()
     );
     (report, card)
