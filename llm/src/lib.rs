@@ -317,6 +317,98 @@ impl Llm {
     }
 }
 
+impl Llm {
+    /// Which of `options` the model writes after `prompt` (the conversation so far as text, ending
+    /// where the answer begins): decoding is limited, token by token, to the options' own tokens,
+    /// so the answer is always exactly one of them. Returns its index. The conversation is left
+    /// holding the prompt (the option is not kept), so the next call re-uses it.
+    pub fn choose(
+        &self,
+        conversation: &mut Conversation,
+        prompt: &str,
+        options: &[&str],
+        cancel: &AtomicBool,
+    ) -> Result<usize, LlmError> {
+        self.choose_against(conversation, prompt, None, options, cancel)
+    }
+
+    /// [`Llm::choose`], each step's scores less those the model gives after `baseline` (the same
+    /// instructions with a neutral answer), which cancels its bias towards some options.
+    pub fn choose_against(
+        &self,
+        conversation: &mut Conversation,
+        prompt: &str,
+        baseline: Option<(&mut Conversation, &str)>,
+        options: &[&str],
+        cancel: &AtomicBool,
+    ) -> Result<usize, LlmError> {
+        let mut baseline = match baseline {
+            Some((c, p)) => {
+                let t = self.tokenize(p)?;
+                let (l, _) = self.read(c, &t, cancel)?;
+                Some((c, t.len(), l))
+            }
+            None => None,
+        };
+        let prompt_tokens = self.tokenize(prompt)?;
+        if prompt_tokens.is_empty() || options.is_empty() {
+            return Err(LlmError::Run("empty prompt or no options".into()));
+        }
+        let tokens: Vec<Vec<u32>> = options.iter().map(|o| self.tokenize(o)).collect::<Result<_, _>>()?;
+        let (mut logits, _) = self.read(conversation, &prompt_tokens, cancel)?;
+        let mut alive: Vec<usize> = (0..options.len()).filter(|&i| !tokens[i].is_empty()).collect();
+        let mut step = 0;
+        let chosen = loop {
+            if cancel.load(Ordering::Relaxed) {
+                break Err(LlmError::Run("cancelled".into()));
+            }
+            if alive.len() <= 1 {
+                break alive.first().copied().ok_or_else(|| LlmError::Run("no option has tokens".into()));
+            }
+            let log_probs = |l: &candle_core::Tensor| -> Result<Vec<f32>, LlmError> {
+                let l = l.to_dtype(candle_core::DType::F32)?.flatten_all()?;
+                Ok(candle_nn::ops::log_softmax(&l, 0)?.to_vec1()?)
+            };
+            let mut scores = log_probs(&logits)?;
+            if let Some((_, _, base)) = &baseline {
+                for (s, b) in scores.iter_mut().zip(log_probs(base)?) {
+                    *s -= b;
+                }
+            }
+            let score = |t: u32| scores.get(t as usize).copied().unwrap_or(f32::NEG_INFINITY);
+            // An option that ends here competes with those that go on through the end of turn.
+            let finished = alive.iter().copied().find(|&i| tokens[i].len() == step);
+            let next = alive
+                .iter()
+                .filter_map(|&i| tokens[i].get(step).copied())
+                .max_by(|a, b| score(*a).total_cmp(&score(*b)));
+            match (finished, next) {
+                (Some(done), Some(t)) if score(IM_END) >= score(t) => break Ok(done),
+                (Some(done), None) => break Ok(done),
+                (_, Some(t)) => {
+                    alive.retain(|&i| tokens[i].get(step) == Some(&t));
+                    logits = self.model.forward(&[t], &mut conversation.cache)?;
+                    conversation.tokens.push(t);
+                    if let Some((c, _, base)) = baseline.as_mut() {
+                        *base = self.model.forward(&[t], &mut c.cache)?;
+                        c.tokens.push(t);
+                    }
+                    step += 1;
+                }
+                (None, None) => break Err(LlmError::Run("no option left".into())),
+            }
+        };
+        // Rewind to the prompt.
+        conversation.cache.truncate(prompt_tokens.len())?;
+        conversation.tokens.truncate(prompt_tokens.len());
+        if let Some((c, n, _)) = baseline {
+            c.cache.truncate(n)?;
+            c.tokens.truncate(n);
+        }
+        chosen
+    }
+}
+
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
