@@ -124,11 +124,20 @@ fn embeddings_understand_paraphrases_the_rules_miss() {
     let alone = dialogue::eval::evaluate_paraphrases(&rules, &cases);
     let both = dialogue::eval::evaluate_paraphrases(&with, &cases);
     eprintln!("{}{}", alone.summary("rules"), both.summary("rules + embeddings"));
-    // Loose bounds: measured 30.7% and 81.3% (docs/benchmarks.md).
+    // Measured 46.7% and 97.3% (docs/benchmarks.md); its misses have been worked on, so the bound
+    // is a regression guard.
     assert!(both.complaint_accuracy >= alone.complaint_accuracy + 0.3, "{both:?}");
-    assert!(both.complaint_accuracy >= 0.7, "{both:?}");
-    assert!(both.answer_accuracy >= 0.5, "{both:?}");
-    // The held-out openings, written later and never used to tune anything: measured 50.0% and
+    assert!(both.complaint_accuracy >= 0.9, "{both:?}");
+    assert!(both.answer_accuracy >= 0.75, "{both:?}");
+    // The fresh openings, written last: measured 41.7% and 79.2% before the two fixes they showed
+    // up, 43.8% and 85.4% after.
+    let fresh = paraphrases("paraphrase_fresh.jsonl");
+    let alone = dialogue::eval::evaluate_paraphrases(&rules, &fresh);
+    let both = dialogue::eval::evaluate_paraphrases(&with, &fresh);
+    eprintln!("{}{}", alone.summary("rules, fresh"), both.summary("rules + embeddings, fresh"));
+    assert!(both.complaint_accuracy >= alone.complaint_accuracy + 0.2, "{both:?}");
+    assert!(both.complaint_accuracy >= 0.75, "{both:?}");
+    // The held-out openings, written later and never used to tune anything: measured 60.4% and
     // 89.6%.
     let held_out = paraphrases("paraphrase_heldout.jsonl");
     let alone = dialogue::eval::evaluate_paraphrases(&rules, &held_out);

@@ -289,9 +289,18 @@ fn while_kiosk_speaks(audio: &[f32], barge_in_ms: Option<u32>) -> Vec<SpeechEven
             e => events.push(e),
         }
     }
-    // The last final may arrive just after the source ends.
-    while let Ok(e) = worker.events().recv_timeout(Duration::from_secs(5)) {
-        events.push(e);
+    // The last final may arrive after the source ends: on a busy machine its decode can take
+    // longer than the silence after it. Wait for it while speech is open, briefly otherwise.
+    loop {
+        let open =
+            events.iter().rposition(|e| matches!(e, SpeechEvent::SpeechStarted | SpeechEvent::BargeIn))
+                > events.iter().rposition(|e| matches!(e, SpeechEvent::Final(..)));
+        let wait = Duration::from_secs(if open { 60 } else { 3 });
+        match worker.events().recv_timeout(wait) {
+            Ok(SpeechEvent::Level(_)) => {}
+            Ok(e) => events.push(e),
+            Err(_) => break,
+        }
     }
     events
 }

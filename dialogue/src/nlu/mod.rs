@@ -617,7 +617,9 @@ impl Analyzer {
                 crate::kb::Feeling::Swollen => &["swollen", "swell", "puffy"],
             };
             'tokens: for (j, s) in stems.iter().enumerate() {
-                if !site.en.contains(s) {
+                // "at the back (of)" says where, not the back: "a tooth at the back", "at the back
+                // of my head".
+                if !site.en.contains(s) || (j >= 2 && tokens[j - 2] == "at" && tokens[j - 1] == "the") {
                     continue;
                 }
                 let determined = (1..=2).any(|d| j >= d && EN_SITE_DETERMINERS.contains(&tokens[j - d]));
@@ -1441,6 +1443,49 @@ mod tests {
         assert!(!has(&a, "小腿红肿发热", "leg_swelling", false), "红肿 is inflammation, not oedema");
         assert!(!has(&a, "骨头疼", "headache", false), "骨头 is bone, not head");
         assert!(!has(&a, "I came back home and the pain started", "back_pain", false));
+        assert!(!has(&a, "a tooth at the back is throbbing", "back_pain", false), "where, not the back");
+        assert!(has(&a, "a tooth at the back is throbbing", "toothache", false));
+        assert!(has(&a, "I have a pain in the back", "back_pain", false));
+    }
+
+    #[test]
+    fn everyday_words_for_common_symptoms() {
+        let (a, _) = analyzer();
+        for (text, concept) in [
+            ("I've been chucking up since breakfast", "vomiting"),
+            ("I keep retching", "nausea"),
+            ("he has the trots", "diarrhoea"),
+            ("I can't go number two", "constipation"),
+            ("my face went floppy on one side", "face_droop"),
+            ("I'm parched all the time", "polydipsia"),
+            ("I keeled over in the kitchen", "fainting"),
+            ("it stings when I wee", "dysuria"),
+            ("a barking cough at night", "cough"),
+            ("吐个不停", "vomiting"),
+            ("三天没上大号了", "constipation"),
+            ("开水不小心泼到脚上", "burn"),
+            ("后槽牙疼了两天", "toothache"),
+            ("刚才眼前一黑", "fainting"),
+            ("整夜睡不着", "insomnia"),
+            ("老是渴得厉害", "polydipsia"),
+            ("他从楼梯上摔下来了", "fall"),
+        ] {
+            assert!(has(&a, text, concept, false), "{text} -> {concept}");
+        }
+        // A burn is an injury, not a burning feeling.
+        assert!(has(&a, "I burned my finger on the kettle", "burn", false));
+        assert!(has(&a, "she has burns on her arm", "burn", false));
+        assert!(has(&a, "the baby was scalded by hot tea", "burn", false));
+        assert!(!has(&a, "I'm going to the loo every hour and it burns", "burn", false));
+        assert!(!has(&a, "I get a burning feeling in my chest after meals", "burn", false));
+        // A hard, tender belly is a surgical sign; being afraid to move an arm is not.
+        assert!(has(&a, "肚子硬得像板，碰一下都疼", "rigid_abdomen", false));
+        assert!(!has(&a, "从梯子上摔下来，胳膊不敢动", "rigid_abdomen", false));
+        assert!(!has(&a, "I hurt my back and can't stand up straight", "rigid_abdomen", false));
+        // Words that look alike but say something else.
+        assert!(!has(&a, "my bandage is soaked through", "sweating", false));
+        assert!(!has(&a, "my nose is bunged up", "constipation", false));
+        assert!(!has(&a, "腿没知觉了", "fainting", false));
     }
 
     #[test]
