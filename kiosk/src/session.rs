@@ -989,10 +989,10 @@ impl Session {
     fn finish_late(&mut self, draft: Option<String>, ports: &mut dyn Ports) {
         let Some(late) = self.late.as_ref() else { return };
         if let Some(draft) = draft {
-            let mut card = late.card.clone();
-            card.hpi = dialogue::card::hpi(&card);
+            // The card as sent carries the deterministic 现病史 (`hand_over_draft`).
+            let card = &late.card;
             let example = llm::narrative::example_phrases(late.lang);
-            match dialogue::narrative::check(&draft, &card, &self.engine, late.lang, example) {
+            match dialogue::narrative::check(&draft, card, &self.engine, late.lang, example) {
                 Ok(()) => {
                     let drafted = store::DraftedHpi {
                         card_id: card.card_id.clone(),
@@ -1111,7 +1111,7 @@ impl Session {
                 self.question = None;
                 match self.submit(ports) {
                     Some(number) => {
-                        self.hand_over_draft(now, ports);
+                        self.hand_over_draft(ports);
                         // Anything else drafting meant for this card is stopped.
                         self.stop_narrative(ports);
                         self.handoff(number, now, ports);
@@ -1153,7 +1153,7 @@ impl Session {
 
     /// The card was sent while its 现病史 was still being drafted from the facts it holds: the
     /// draft goes on after the hand-off (see [`Session::on_narrative`]).
-    fn hand_over_draft(&mut self, now: Instant, ports: &mut dyn Ports) {
+    fn hand_over_draft(&mut self, ports: &mut dyn Ports) {
         let Some(card) = self.interview.as_ref().map(Interview::card) else { return };
         let same_facts =
             self.drafting.as_ref().is_some_and(|(f, _)| *f == dialogue::narrative::facts(&card, self.lang));
@@ -1171,7 +1171,7 @@ impl Session {
             generation: self.generation,
             card,
             lang: self.lang,
-            since: since.min(now),
+            since,
             text: String::new(),
         });
     }
