@@ -84,6 +84,16 @@ impl AppState {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// The drafts being written, those the kiosk stopped sending already gone.
+    fn live_drafts(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, LiveDraft>>, Failure> {
+        let mut drafts = self
+            .drafts
+            .lock()
+            .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "draft lock".into()))?;
+        drafts.retain(|_, d| d.at.elapsed() < LIVE_DRAFT_TTL);
+        Ok(drafts)
+    }
+
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, SqliteStore>, Failure> {
         self.store.lock().map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "store lock".into()))
     }
@@ -452,11 +462,7 @@ async fn draft(
     let kiosk = kiosk(&state, &headers, "drafts are sent with a kiosk device token")?.label();
     let drafted = DraftBody::parse(&body, &id)?;
     {
-        let mut drafts = state
-            .drafts
-            .lock()
-            .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "draft lock".into()))?;
-        drafts.retain(|_, d| d.at.elapsed() < LIVE_DRAFT_TTL);
+        let mut drafts = state.live_drafts()?;
         if drafts.len() >= LIVE_DRAFTS && !drafts.contains_key(&id) {
             let oldest = drafts.iter().min_by_key(|(_, d)| d.at).map(|(k, _)| k.clone());
             if let Some(k) = oldest {
@@ -473,9 +479,7 @@ async fn draft(
 /// Drafts being written at kiosks for cards in the queue: `[{"card_id", "lang", "text", "kiosk"}]`.
 async fn drafts(State(state): State<Shared>, headers: HeaderMap) -> Result<Response, Failure> {
     staff(&state, &headers)?;
-    let mut drafts =
-        state.drafts.lock().map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "draft lock".into()))?;
-    drafts.retain(|_, d| d.at.elapsed() < LIVE_DRAFT_TTL);
+    let drafts = state.live_drafts()?;
     let list: Vec<serde_json::Value> = drafts
         .iter()
         .map(|(id, d)| json!({ "card_id": id, "lang": d.lang.code(), "text": d.text, "kiosk": d.kiosk }))
