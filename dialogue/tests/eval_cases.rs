@@ -53,3 +53,42 @@ fn the_case_set_covers_every_protocol_red_flag_and_both_languages() {
     assert!(cases.iter().any(|c| c.pregnant == Some(true)));
     assert!(cases.iter().any(|c| c.age_years < 14.0));
 }
+
+/// One line of `red_flag_openings.jsonl`.
+#[derive(serde::Deserialize)]
+struct RedFlagOpening {
+    id: String,
+    lang: protocol::Lang,
+    text: String,
+    answers: Vec<String>,
+    red_flag: Option<String>,
+}
+
+#[test]
+fn warning_signs_in_everyday_words_fire_their_rule_and_look_alikes_fire_none() {
+    let engine = common::engine();
+    let path = format!("{}/cases/red_flag_openings.jsonl", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("case file");
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let case: RedFlagOpening = serde_json::from_str(line).expect("case parses");
+        n += 1;
+        let (mut interview, _) = engine.start(case.lang, &case.id, 0);
+        let say = |t: &str| dialogue::Input::Text(protocol::PatientText::new(t));
+        let mut reply = interview.handle(say(&case.text), 1_000);
+        for (k, answer) in case.answers.iter().enumerate() {
+            if reply.alert.is_some() {
+                break;
+            }
+            reply = interview.handle(say(answer), 2_000 + k as u64 * 1_000);
+        }
+        let fired = reply.alert.map(|a| a.rule_id);
+        if fired != case.red_flag {
+            failures
+                .push(format!("{} {:?}: expected {:?}, fired {fired:?}", case.id, case.text, case.red_flag));
+        }
+    }
+    assert!(n >= 80, "{n} cases");
+    assert!(failures.is_empty(), "{failures:#?}");
+}

@@ -29,6 +29,22 @@ fn red_flag_in_the_opening_stops_the_interview_at_once() {
     assert!(card.red_flags[0].evidence.contains(&"sweating".to_owned()));
 }
 
+#[test]
+fn a_warning_sign_in_an_opening_that_names_no_complaint_still_stops_the_interview() {
+    // No protocol is recognised here, so the kiosk would ask for more; the red flag comes first.
+    let engine = common::engine();
+    for (lang, text, rule) in [
+        (Lang::En, "I took a whole bottle of pills", "RF-POISONING"),
+        (Lang::Zh, "他喝了半瓶农药", "RF-POISONING"),
+        (Lang::En, "grandma is really drowsy and we can't wake her properly", "RF-ALTERED-CONSCIOUSNESS"),
+    ] {
+        let (mut interview, _) = engine.start(lang, "t0", 0);
+        let reply = interview.handle(say(text), 1_000);
+        assert_eq!(reply.phase, Phase::Emergency, "{text}");
+        assert_eq!(reply.alert.map(|a| a.rule_id).as_deref(), Some(rule), "{text}");
+    }
+}
+
 /// Answers every question by touch only; the interview must finish with a card.
 #[test]
 fn the_whole_interview_can_be_done_by_touch() {

@@ -235,7 +235,7 @@ impl Utterance {
     /// Normalises `text`.
     pub fn new(text: &str) -> Self {
         let folded: String = text.chars().map(fold_width).collect::<String>().to_lowercase();
-        let chars: Vec<char> = folded.chars().collect();
+        let chars = unreduplicated(&folded.chars().collect::<Vec<_>>());
         let mut tokens = Vec::new();
         let mut word = String::new();
         for c in folded.chars() {
@@ -281,6 +281,40 @@ pub fn is_han(c: char) -> bool {
     ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c)
 }
 
+/// Characters whose doubling is the spoken form of a feeling word: 头晕晕的 = 头晕, 胀胀的 = 胀,
+/// 嗓子痒痒 = 嗓子痒.
+const ZH_DOUBLED_FEELINGS: &str = "晕胀涨麻酸痒疼痛红肿干黄热烫凉冷闷沉木刺辣苦硬软烧晃抖颤虚紧堵慌累乏困僵";
+/// Characters whose doubled forms are words of their own (宝宝 is an infant, 天天 is every day),
+/// never collapsed in the AABB pattern.
+const ZH_DOUBLED_WORDS: &str = "宝妈爸哥姐弟妹爷奶婆公姥舅叔伯娃姑姨天年月日夜时次顿人个";
+
+/// Spoken Mandarin doubles words; the vocabulary lists them once. AABB becomes AB (含含糊糊 =
+/// 含糊, 昏昏沉沉 = 昏沉, 反反复复 = 反复) and a doubled feeling character becomes one (晕晕的 =
+/// 晕的). Applied alike to utterances and recognisers.
+fn unreduplicated(chars: &[char]) -> Vec<char> {
+    let word = |c: char| is_han(c) && !ZH_DOUBLED_WORDS.contains(c);
+    let mut out = Vec::with_capacity(chars.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match chars.get(i + 1..i + 4) {
+            Some(&[a, b, b2]) if a == c && b == b2 && b != c && word(c) && word(b) => {
+                out.extend([c, b]);
+                i += 4;
+                continue;
+            }
+            _ => {}
+        }
+        if chars.get(i + 1) == Some(&c) && ZH_DOUBLED_FEELINGS.contains(c) {
+            i += 1;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
 /// Full-width ASCII to half-width; ideographic space to space.
 fn fold_width(c: char) -> char {
     match c {
@@ -304,8 +338,10 @@ impl Analyzer {
         let mut en = Vec::new();
         for (idx, concept) in kb.concepts.iter().enumerate() {
             for phrase in &concept.zh {
-                let parts: Vec<Vec<char>> =
-                    phrase.split('~').map(|p| p.chars().map(fold_width).collect()).collect();
+                let parts: Vec<Vec<char>> = phrase
+                    .split('~')
+                    .map(|p| unreduplicated(&p.chars().map(fold_width).collect::<Vec<_>>()))
+                    .collect();
                 // The recogniser's own characters count with their main reading only; the
                 // utterance's with their common readings (弹 may be heard for 痰).
                 let readings = if parts.len() == 1 {
@@ -751,7 +787,26 @@ fn en_negated(tokens: &[&str], start: usize) -> bool {
             let next = tokens.get(i + 1).copied().unwrap_or("");
             if matches!(
                 next,
-                "i" | "im" | "it" | "its" | "but" | "and" | "my" | "the" | "he" | "she" | "there"
+                "i" | "im"
+                    | "ive"
+                    | "id"
+                    | "it"
+                    | "its"
+                    | "but"
+                    | "and"
+                    | "my"
+                    | "the"
+                    | "he"
+                    | "hes"
+                    | "she"
+                    | "shes"
+                    | "there"
+                    | "we"
+                    | "weve"
+                    | "they"
+                    | "theyve"
+                    | "you"
+                    | "so"
             ) {
                 return false;
             }
@@ -1469,6 +1524,13 @@ mod tests {
             ("整夜睡不着", "insomnia"),
             ("老是渴得厉害", "polydipsia"),
             ("他从楼梯上摔下来了", "fall"),
+            ("他嘴角突然歪了", "face_droop"),
+            ("his mouth suddenly went crooked", "face_droop"),
+            ("说话含含糊糊的", "speech_difficulty"),
+            ("her words came out all mushy", "speech_difficulty"),
+            ("脑袋昏昏沉沉的", "dizziness"),
+            ("头晕晕的", "dizziness"),
+            ("一起来就晕晕乎乎", "dizziness"),
         ] {
             assert!(has(&a, text, concept, false), "{text} -> {concept}");
         }
@@ -1486,6 +1548,10 @@ mod tests {
         assert!(!has(&a, "my bandage is soaked through", "sweating", false));
         assert!(!has(&a, "my nose is bunged up", "constipation", false));
         assert!(!has(&a, "腿没知觉了", "fainting", false));
+        // Doubled words that are words of their own stay whole.
+        assert!(has(&a, "宝宝发烧了", "fever", false));
+        assert_eq!(Utterance::new("宝宝爸爸说他天天头晕晕的").text(), "宝宝爸爸说他天天头晕的");
+        assert_eq!(Utterance::new("说话含含糊糊，反反复复").text(), "说话含糊，反复");
     }
 
     #[test]
