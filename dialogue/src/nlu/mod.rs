@@ -137,6 +137,8 @@ const ZH_FILLERS: &[&str] = &[
     "非常", "特别", "有点", "有些", "比较", "一直", "老是", "总是", "很", "太", "挺", "是", "的", "得", "也",
     "都", "还", "好", "更",
 ];
+/// Grammatical particles: they carry no sound of a symptom word.
+const ZH_PARTICLES: &str = "了的得地着过吗呢吧啊呀么";
 /// At most this many filler words inside one phrase.
 const ZH_MAX_FILLERS: usize = 2;
 
@@ -521,7 +523,12 @@ impl Analyzer {
                     }
                 }
             }
-            for p in self.zh.iter().filter(|p| p.parts.len() == 1 && p.parts[0].len() >= MIN_PINYIN_SYLLABLES)
+            // One syllable is too little evidence: particles do not count (弯了 is never heard in 完了).
+            let syllables = |part: &[char]| part.iter().filter(|c| !ZH_PARTICLES.contains(**c)).count();
+            for p in self
+                .zh
+                .iter()
+                .filter(|p| p.parts.len() == 1 && syllables(&p.parts[0]) >= MIN_PINYIN_SYLLABLES)
             {
                 let pc = &p.parts[0];
                 let n = pc.len();
@@ -1548,6 +1555,15 @@ mod tests {
         assert!(!has(&a, "my bandage is soaked through", "sweating", false));
         assert!(!has(&a, "my nose is bunged up", "constipation", false));
         assert!(!has(&a, "腿没知觉了", "fainting", false));
+        // An itch or a scratch at the throat or the eye belongs to that organ, not to the skin.
+        assert!(has(&a, "晚上嗓子一痒就咳", "cough", false));
+        assert!(has(&a, "嗓子有点痒", "cough", false));
+        assert!(!has(&a, "嗓子有点痒", "itching", false));
+        assert!(has(&a, "I've had a tickly throat for a week", "cough", false));
+        assert!(has(&a, "my eyes feel gritty", "eye_pain", false));
+        // Pain on swallowing told as a comparison is a sore throat.
+        assert!(has(&a, "it's like swallowing knives", "sore_throat", false));
+        assert!(has(&a, "I rolled my ankle playing football", "joint_pain", false));
         // Doubled words that are words of their own stay whole.
         assert!(has(&a, "宝宝发烧了", "fever", false));
         assert_eq!(Utterance::new("宝宝爸爸说他天天头晕晕的").text(), "宝宝爸爸说他天天头晕的");
@@ -1561,6 +1577,7 @@ mod tests {
         assert!(!has(&a, "腰扭了，疼得动不了", "pregnant", false), "rare readings do not count");
         assert!(!has(&a, "从肚脐周围转到右下腹了", "pregnant", false), "腹 is not 怀");
         assert!(!has(&a, "我最近觉得没有活下去的必要了", "seizure", false), "近觉 straddles two words");
+        assert!(!has(&a, "降糖药快吃完了，来开点", "deformity", false), "完了 is not 弯了");
         assert!(has(&a, "My daughter is not herself and has a temperature.", "fever", false));
     }
 
