@@ -592,7 +592,7 @@ impl Interview {
         let understood = self.absorb(&question, &text, &provenance);
         // A warning sign is acted on even in an answer that is otherwise not understood ("I took a
         // whole bottle of pills" names no complaint).
-        if !understood && let Ok(reply) = self.raise_red_flag(Vec::new()) {
+        if !understood && let Some(reply) = self.raise_red_flag(&mut Vec::new()) {
             return reply;
         }
         if !understood && question.id == "opening" && self.engine.config.max_opening_retries > 0 {
@@ -612,31 +612,28 @@ impl Interview {
         self.after_answer(Vec::new())
     }
 
-    /// A red flag that has newly fired: the interview stops, `say` gets its instruction and staff
-    /// are alerted. Otherwise `say` comes back untouched.
-    fn raise_red_flag(&mut self, mut say: Vec<String>) -> Result<Reply, Vec<String>> {
+    /// The reply to a red flag that has newly fired: the interview stops, the instruction follows
+    /// what `say` already holds, and staff are alerted. None (and `say` untouched) otherwise.
+    fn raise_red_flag(&mut self, say: &mut Vec<String>) -> Option<Reply> {
         let facts = self.facts();
         let hits = crate::triage::red_flags(self.kb(), &facts, self.last_at_ms);
         let new: Vec<RedFlagHit> =
             hits.into_iter().filter(|h| !self.red_flags.iter().any(|f| f.rule_id == h.rule_id)).collect();
-        let Some(first) = new.iter().min_by_key(|h| h.level).cloned() else {
-            return Err(say);
-        };
+        let first = new.iter().min_by_key(|h| h.level).cloned()?;
         self.red_flags.extend(new);
         self.phase = Phase::Emergency;
         self.current = None;
         say.push(first.instruction.get(self.lang).to_owned());
         let alert =
             StaffAlert { rule_id: first.rule_id.clone(), level: first.level, title: first.title.clone() };
-        Ok(Reply { say, question: None, alert: Some(alert), phase: self.phase })
+        Some(Reply { say: std::mem::take(say), question: None, alert: Some(alert), phase: self.phase })
     }
 
     /// After an answer: check the red flags, then ask the next question or read the card back.
-    fn after_answer(&mut self, say: Vec<String>) -> Reply {
-        let mut say = match self.raise_red_flag(say) {
-            Ok(reply) => return reply,
-            Err(say) => say,
-        };
+    fn after_answer(&mut self, mut say: Vec<String>) -> Reply {
+        if let Some(reply) = self.raise_red_flag(&mut say) {
+            return reply;
+        }
         if self.phase == Phase::Complete {
             self.current = None;
             return Reply { say, question: None, alert: None, phase: self.phase };
