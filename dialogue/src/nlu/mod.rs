@@ -204,9 +204,16 @@ struct SiteWords {
     en: Vec<String>,
 }
 
+/// The concepts that a blood-pressure reading of 140/90 or more, and of 180/110 or more, is recorded
+/// as (concepts.toml).
+const BP_RAISED_CONCEPT: &str = "bp_high_now";
+const BP_CRISIS_CONCEPT: &str = "bp_180";
+
 /// The matcher, compiled once from the knowledge base.
 pub struct Analyzer {
     concept_ids: Vec<String>,
+    /// The concepts a raised and a crisis-level blood-pressure reading stand for, found by number.
+    bp_concepts: (Option<usize>, Option<usize>),
     zh: Vec<ZhPattern>,
     en: Vec<EnPattern>,
     sites: Vec<SiteWords>,
@@ -389,6 +396,10 @@ impl Analyzer {
             .collect();
         Self {
             concept_ids: kb.concepts.iter().map(|c| c.id.clone()).collect(),
+            bp_concepts: (
+                kb.concepts.iter().position(|c| c.id == BP_RAISED_CONCEPT),
+                kb.concepts.iter().position(|c| c.id == BP_CRISIS_CONCEPT),
+            ),
             zh,
             en,
             sites,
@@ -586,6 +597,15 @@ impl Analyzer {
                 }
             }
             self.en_sites(&tokens, &claimed, &mut hits, &push);
+        }
+        if let Some(bp) = numbers::blood_pressure(&u.chars, &tokens) {
+            let (raised, crisis) = self.bp_concepts;
+            if let Some(concept) = raised.filter(|_| bp.is_raised()) {
+                push(&mut hits, concept, false, false);
+            }
+            if let Some(concept) = crisis.filter(|_| bp.is_crisis()) {
+                push(&mut hits, concept, false, false);
+            }
         }
         hits
     }

@@ -44,8 +44,14 @@ fn parse_zh_integer(s: &[char]) -> Option<f64> {
     let mut total = 0f64;
     let mut section = 0f64;
     let mut digit: Option<f64> = None;
+    // The unit just read: a lone digit after it is one tenth of it (一百八 = 180, 两千五 = 2500; 一百零八
+    // = 108 says its zero).
+    let mut last_unit: Option<f64> = None;
     for &c in s {
         if let Some(d) = zh_digit(c).or_else(|| c.to_digit(10)) {
+            if c == '零' || c == '〇' {
+                last_unit = None;
+            }
             digit = Some(digit.unwrap_or(0.0) * 10.0 + f64::from(d));
             continue;
         }
@@ -62,8 +68,93 @@ fn parse_zh_integer(s: &[char]) -> Option<f64> {
             _ => return None,
         };
         section += digit.take().unwrap_or(1.0) * unit;
+        last_unit = Some(unit);
     }
-    Some(total + section + digit.unwrap_or(0.0))
+    let tail = match (digit, last_unit) {
+        (Some(d), Some(unit)) if unit >= 100.0 && d < 10.0 => d * unit / 10.0,
+        (d, _) => d.unwrap_or(0.0),
+    };
+    Some(total + section + tail)
+}
+
+/// A blood-pressure reading named in the text, as far as it is given.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BloodPressure {
+    /// The upper number (高压, systolic).
+    pub systolic: Option<f64>,
+    /// The lower number (低压, diastolic).
+    pub diastolic: Option<f64>,
+}
+
+impl BloodPressure {
+    /// 140/90 or more: raised (中国高血压防治指南 2018).
+    pub fn is_raised(self) -> bool {
+        self.systolic.is_some_and(|s| s >= 140.0) || self.diastolic.is_some_and(|d| d >= 90.0)
+    }
+
+    /// 180/110 or more: a hypertensive urgency or emergency (中国高血压防治指南 2018).
+    pub fn is_crisis(self) -> bool {
+        self.systolic.is_some_and(|s| s >= 180.0) || self.diastolic.is_some_and(|d| d >= 110.0)
+    }
+}
+
+/// A blood-pressure reading: "210 over 120", "180/100", "血压一百九", "高压两百，低压一百二". A number
+/// counts only after a blood-pressure word or as a pair (over, /, 比), so weights and ages do not.
+pub fn blood_pressure(chars: &[char], en_tokens: &[&str]) -> Option<BloodPressure> {
+    let mut bp = BloodPressure::default();
+    let plausible_sys = |v: f64| (60.0..=300.0).contains(&v);
+    let plausible_dia = |v: f64| (30.0..=200.0).contains(&v);
+    // Mandarin and digits between Han text.
+    let hits = find_numbers(chars);
+    for (k, hit) in hits.iter().enumerate() {
+        let before: String = chars[hit.start.saturating_sub(6)..hit.start].iter().collect();
+        let upper = ["血压", "高压", "收缩压", "上压"].iter().any(|w| before.contains(w));
+        let lower = ["低压", "舒张压", "下压"].iter().any(|w| before.contains(w));
+        if lower && plausible_dia(hit.value) {
+            bp.diastolic.get_or_insert(hit.value);
+        } else if upper && plausible_sys(hit.value) {
+            bp.systolic.get_or_insert(hit.value);
+        }
+        // A pair: 180/100, 一百八比一百一, 180到100 is not one (a range).
+        if let Some(next) = hits.get(k + 1) {
+            let between: String = chars[hit.end..next.start].iter().collect();
+            if matches!(between.trim(), "/" | "比" | "／")
+                && plausible_sys(hit.value)
+                && plausible_dia(next.value)
+                && next.value < hit.value
+            {
+                bp.systolic.get_or_insert(hit.value);
+                bp.diastolic.get_or_insert(next.value);
+            }
+        }
+    }
+    // English: "210 over 120", "blood pressure of 185", "the top number was 190".
+    let mut i = 0;
+    while i < en_tokens.len() {
+        let Some((v, n)) = en_number_at(en_tokens, i) else {
+            i += 1;
+            continue;
+        };
+        let window = &en_tokens[i.saturating_sub(6)..i];
+        let said = |w: &str| window.contains(&w);
+        if en_tokens.get(i + n) == Some(&"over")
+            && let Some((d, _)) = en_number_at(en_tokens, i + n + 1)
+            && plausible_sys(v)
+            && plausible_dia(d)
+            && d < v
+        {
+            bp.systolic.get_or_insert(v);
+            bp.diastolic.get_or_insert(d);
+        } else if (said("diastolic") || said("bottom") || said("lower")) && plausible_dia(v) {
+            bp.diastolic.get_or_insert(v);
+        } else if (said("pressure") || said("bp") || said("systolic") || said("top") || said("upper"))
+            && plausible_sys(v)
+        {
+            bp.systolic.get_or_insert(v);
+        }
+        i += n;
+    }
+    (bp != BloodPressure::default()).then_some(bp)
 }
 
 /// A number found in text, with its character span.
@@ -192,9 +283,11 @@ pub fn en_number_at(tokens: &[&str], i: usize) -> Option<(f64, usize)> {
         return Some((v + next, 2));
     }
     if tokens.get(i + 1) == Some(&"hundred") {
-        let rest = en_number_at(tokens, i + 2).filter(|(r, _)| *r < 100.0);
+        // "one hundred and ninety" (British) as well as "one hundred ninety".
+        let and = usize::from(tokens.get(i + 2) == Some(&"and"));
+        let rest = en_number_at(tokens, i + 2 + and).filter(|(r, _)| *r < 100.0);
         return Some(match rest {
-            Some((r, n)) => (v * 100.0 + r, 2 + n),
+            Some((r, n)) => (v * 100.0 + r, 2 + and + n),
             None => (v * 100.0, 2),
         });
     }
@@ -626,6 +719,47 @@ mod tests {
 
     fn chars(s: &str) -> Vec<char> {
         s.chars().collect()
+    }
+
+    #[test]
+    fn a_lone_digit_after_hundred_or_thousand_is_a_tenth_of_it() {
+        for (text, value) in [
+            ("一百八", 180.0),
+            ("两百五", 250.0),
+            ("三千五", 3500.0),
+            ("一百零八", 108.0),
+            ("一百二十", 120.0),
+            ("十八", 18.0),
+            ("一百", 100.0),
+        ] {
+            assert_eq!(parse_zh_integer(&chars(text)), Some(value), "{text}");
+        }
+    }
+
+    #[test]
+    fn blood_pressure_readings_are_found_only_where_a_reading_is_named() {
+        let bp = |text: &str| {
+            let u = crate::nlu::Utterance::new(text);
+            blood_pressure(&u.chars, &u.token_refs())
+        };
+        let reading = |s, d| Some(BloodPressure { systolic: s, diastolic: d });
+        assert_eq!(bp("My blood pressure is 210 over 120"), reading(Some(210.0), Some(120.0)));
+        assert_eq!(bp("it was 150/95 this morning"), reading(Some(150.0), Some(95.0)));
+        assert_eq!(bp("my bp was one hundred and ninety"), reading(Some(190.0), None));
+        assert_eq!(bp("my bp was two hundred"), reading(Some(200.0), None));
+        assert_eq!(bp("the bottom number was 115"), reading(None, Some(115.0)));
+        assert_eq!(bp("今天早上量血压一百九"), reading(Some(190.0), None));
+        assert_eq!(bp("高压两百，低压一百二"), reading(Some(200.0), Some(120.0)));
+        assert_eq!(bp("量出来180/100"), reading(Some(180.0), Some(100.0)));
+        // Numbers that are not a reading.
+        assert_eq!(bp("我一百八十斤，头疼三天了"), None);
+        assert_eq!(bp("I'm 72 and I weigh 190 pounds"), None);
+        assert_eq!(bp("发烧三十九度"), None);
+        assert!(bp("My blood pressure is 210 over 120").is_some_and(BloodPressure::is_crisis));
+        assert!(!bp("it was 150/95 this morning").is_some_and(BloodPressure::is_crisis));
+        assert!(bp("it was 150/95 this morning").is_some_and(BloodPressure::is_raised));
+        assert!(!bp("血压130/80").is_some_and(BloodPressure::is_raised));
+        assert!(bp("the bottom number was 115").is_some_and(BloodPressure::is_crisis));
     }
 
     #[test]
