@@ -13,6 +13,9 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
+# A one-shot build gains nothing from incremental compilation, whose caches take gigabytes of disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 # --- System packages ----------------------------------------------------------------------------
 APT_PACKAGES=(
   # building whisper.cpp (whisper-rs-sys: cmake + bindgen/libclang) and other C dependencies

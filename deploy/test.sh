@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 step() { printf '\n\033[1m[test]\033[0m %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
+# One build, once: incremental caches would take gigabytes of disk for nothing (as in setup.sh).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 step "setup"
 deploy/setup.sh
