@@ -644,7 +644,9 @@ pub fn evaluate_paraphrases(engine: &Arc<Engine>, cases: &[ParaphraseCase]) -> P
                 } else {
                     let got: Vec<&str> = facts.present.iter().filter_map(|c| c.strip_prefix("cc:")).collect();
                     let got = if got.is_empty() { "no complaint".to_owned() } else { got.join("+") };
-                    report.missed.push(format!("{} (read as {got})", case.id));
+                    let seen: Vec<&str> =
+                        facts.present.iter().filter(|c| !c.starts_with("cc:")).map(String::as_str).collect();
+                    report.missed.push(format!("{} (read as {got}; found {})", case.id, seen.join(", ")));
                 }
                 stated += case.concepts.len();
                 found_stated += case.concepts.iter().filter(|c| facts.present.contains(*c)).count();

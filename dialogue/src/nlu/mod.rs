@@ -622,7 +622,9 @@ impl Analyzer {
                 continue;
             }
             let feelings: &[&str] = match site.feeling {
-                crate::kb::Feeling::Pain => &["疼", "痛", "不舒服", "不太舒服", "难受", "不适", "酸"],
+                crate::kb::Feeling::Pain => {
+                    &["疼", "痛", "不舒服", "不太舒服", "难受", "不适", "酸", "辣", "灼"]
+                }
                 crate::kb::Feeling::Tight => &["闷", "发紧", "紧", "压"],
                 crate::kb::Feeling::Swollen => &["肿"],
             };
@@ -1588,6 +1590,33 @@ mod tests {
         assert!(has(&a, "宝宝发烧了", "fever", false));
         assert_eq!(Utterance::new("宝宝爸爸说他天天头晕晕的").text(), "宝宝爸爸说他天天头晕的");
         assert_eq!(Utterance::new("说话含含糊糊，反反复复").text(), "说话含糊，反复");
+    }
+
+    #[test]
+    fn colloquial_fever_fits_and_idioms() {
+        let (a, _) = analyzer();
+        // 烧 alone is how parents speak of a fever; a burn needs an object.
+        assert!(has(&a, "孩子半夜又烧起来了", "fever", false));
+        assert!(has(&a, "烧到三十九度多", "fever", false));
+        assert!(has(&a, "这两天一直烧", "fever", false));
+        assert!(!has(&a, "手被火烧伤了", "fever", false));
+        // A fit told by what was seen.
+        assert!(has(&a, "他突然倒地翻白眼", "seizure", false));
+        assert!(has(&a, "女儿手脚一直在抽", "seizure", false));
+        assert!(has(&a, "they found him shaking on the floor", "seizure", false));
+        assert!(has(&a, "he bit his tongue and wet himself", "seizure", false));
+        assert!(!has(&a, "我刚抽完血", "seizure", false));
+        // Eyes rolling up are no stomach turning, and 堵得慌 (feeling oppressed) is no racing heart.
+        assert!(!has(&a, "眼睛往上翻", "nausea", false));
+        assert!(has(&a, "胃里一阵一阵往上翻", "nausea", false));
+        assert!(!has(&a, "心里堵得慌", "palpitations", false));
+        assert!(has(&a, "心里有点慌", "palpitations", false));
+        assert!(has(&a, "最近老想哭", "low_mood", false));
+        // A burning stomach is a stomach complaint; period pain told with the belly between.
+        assert!(has(&a, "胃里火辣辣的", "abdominal_pain", false));
+        assert!(has(&a, "一来例假肚子就绞着疼", "period_pain", false));
+        assert!(has(&a, "his skin has gone a bit yellow", "jaundice", false));
+        assert!(has(&a, "I keep straining on the toilet", "constipation", false));
     }
 
     #[test]

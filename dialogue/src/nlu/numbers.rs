@@ -516,7 +516,7 @@ pub fn zh_age(text: &str, expecting_age: bool) -> Option<f64> {
         }
         // "3个月大", "出生20天": without 大 or 出生 a number of months is a duration, not an age.
         let old = |unit: &str| ["", "多"].iter().any(|m| rest.starts_with(&format!("{unit}{m}大")));
-        let born = before.ends_with("出生") || before.ends_with("生下来");
+        let born = before.ends_with("出生") || before.ends_with("生下来") || names_a_child(&before);
         for (units, days) in
             [(&["个月", "月"][..], 30.44), (&["周", "个星期", "星期"][..], 7.0), (&["天"][..], 1.0)]
         {
@@ -534,6 +534,54 @@ pub fn zh_age(text: &str, expecting_age: bool) -> Option<f64> {
         return Some(hit.value * 365.25);
     }
     None
+}
+
+/// Words for a child, after which a number of months, weeks or days is an age ("宝宝才两个月",
+/// "我女儿刚满三周"), not a duration ("孩子咳嗽两个月").
+const ZH_CHILD_WORDS: &[&str] = &[
+    "宝宝",
+    "孩子",
+    "婴儿",
+    "小孩",
+    "儿子",
+    "女儿",
+    "闺女",
+    "娃",
+    "宝贝",
+    "孙子",
+    "孙女",
+    "小朋友",
+    "新生儿",
+];
+/// Words that may stand between a child word and its age.
+const ZH_AGE_LINKS: &[&str] = &[
+    "刚刚",
+    "刚满",
+    "才满",
+    "只有",
+    "现在",
+    "今年",
+    "已经",
+    "还不到",
+    "不到",
+    "差不多",
+    "才",
+    "刚",
+    "满",
+    "是",
+    "快",
+];
+
+/// Whether `before` ends with a child word, allowing a few linking words ("宝宝才", "孩子刚满").
+fn names_a_child(before: &str) -> bool {
+    let mut rest = before.trim_end();
+    for _ in 0..3 {
+        match ZH_AGE_LINKS.iter().find(|w| rest.ends_with(*w)) {
+            Some(w) => rest = &rest[..rest.len() - w.len()],
+            None => break,
+        }
+    }
+    ZH_CHILD_WORDS.iter().any(|w| rest.ends_with(w))
 }
 
 /// English age ("67", "2 years old", "three months old", "a 5-year-old", "aged 40").
@@ -827,6 +875,11 @@ mod tests {
         assert_eq!(zh_age("35岁", false).map(|d| (d / 365.25).round()), Some(35.0));
         assert_eq!(zh_age("我儿子三岁半", false).map(|d| d / 365.25), Some(3.5));
         assert_eq!(zh_age("两个月", true).map(|d| (d / 30.44).round()), Some(2.0));
+        // After a child word a number of months is an age; after a symptom it is a duration.
+        assert_eq!(zh_age("宝宝才两个月，额头很烫", false).map(|d| (d / 30.44).round()), Some(2.0));
+        assert_eq!(zh_age("我女儿刚满三周", false).map(|d| (d / 7.0).round()), Some(3.0));
+        assert_eq!(zh_age("孩子咳嗽两个月了", false), None);
+        assert_eq!(zh_age("我头疼两个月了", false), None);
         assert_eq!(zh_age("宝宝出生20天", false), Some(20.0));
         assert_eq!(zh_age("67", true).map(|d| (d / 365.25).round()), Some(67.0));
         assert_eq!(zh_age("疼了三天", false), None);
