@@ -584,6 +584,24 @@ fn names_a_child(before: &str) -> bool {
     ZH_CHILD_WORDS.iter().any(|w| rest.ends_with(w))
 }
 
+/// Words for a child, after which "is only six weeks" is an age.
+const EN_CHILD_WORDS: &[&str] = &[
+    "baby", "babys", "newborn", "infant", "son", "daughter", "child", "kid", "one", "boy", "girl", "grandson",
+    "granddaughter", "he", "she", "hes", "shes",
+];
+
+/// Whether the number at `i` is a young child's age: "my baby is only six weeks", "she's just ten
+/// days", not "the cough is two weeks".
+fn en_child_age_at(tokens: &[&str], i: usize) -> bool {
+    let links = ["is", "only", "just", "barely", "turned", "hes", "shes"];
+    let mut j = i;
+    while j > 0 && links.contains(&tokens[j - 1]) && i - j < 3 {
+        j -= 1;
+    }
+    j < i && j > 0 && EN_CHILD_WORDS.contains(&tokens[j - 1])
+        || j < i && matches!(tokens[j], "hes" | "shes")
+}
+
 /// English age ("67", "2 years old", "three months old", "a 5-year-old", "aged 40").
 pub fn en_age(tokens: &[&str], expecting_age: bool) -> Option<f64> {
     let mut i = 0;
@@ -602,7 +620,12 @@ pub fn en_age(tokens: &[&str], expecting_age: bool) -> Option<f64> {
                 _ => None,
             };
             if let Some(f) = factor
-                && (after_unit_old || expecting_age || unit == "yo" || prev == "aged" || prev == "age")
+                && (after_unit_old
+                    || expecting_age
+                    || unit == "yo"
+                    || prev == "aged"
+                    || prev == "age"
+                    || (f < 365.0 && en_child_age_at(tokens, i)))
             {
                 return Some(v * f);
             }
@@ -892,6 +915,12 @@ mod tests {
         assert_eq!(en_age(&["6", "weeks", "old"], false), Some(42.0));
         assert_eq!(en("35", true), Some(35.0));
         assert_eq!(en("pain is 7 out of 10", false), None);
+        let days = |s: &str| en_age(&s.split(' ').collect::<Vec<_>>(), false);
+        assert_eq!(days("my baby is only six weeks and feels hot"), Some(42.0));
+        assert_eq!(days("shes just ten days"), Some(10.0));
+        assert_eq!(days("the cough is two weeks"), None);
+        assert_eq!(days("my son has had a cough for three weeks"), None);
+        assert_eq!(days("it is only two days"), None);
     }
 
     #[test]
