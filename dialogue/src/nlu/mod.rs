@@ -1617,6 +1617,19 @@ mod tests {
         assert!(has(&a, "一来例假肚子就绞着疼", "period_pain", false));
         assert!(has(&a, "his skin has gone a bit yellow", "jaundice", false));
         assert!(has(&a, "I keep straining on the toilet", "constipation", false));
+        // Sound-alike matching is for symptom words: 老是 + 可 is not 老是渴, and leaves 可受 (咳嗽).
+        assert!(has(&a, "晚上老是可受", "cough", false));
+        assert!(!has(&a, "晚上老是可受", "polydipsia", false));
+        assert!(has(&a, "最近老是很渴", "polydipsia", false));
+        // British "water" is urine; only broken waters are waters.
+        assert!(has(&a, "my water smells awful", "cloudy_urine", false));
+        assert!(!has(&a, "my water smells awful", "waters_broken", false));
+        assert!(has(&a, "I think my waters have gone", "waters_broken", false));
+        assert!(has(&a, "we're expecting our second", "pregnant", false));
+        assert!(has(&a, "腹股沟那里鼓了个包", "lump", false));
+        assert!(has(&a, "I think I've got a hernia", "lump", false));
+        assert!(has(&a, "他有羊角风", "epilepsy_history", false));
+        assert!(has(&a, "she keeps repeating herself", "memory_loss", false));
     }
 
     #[test]

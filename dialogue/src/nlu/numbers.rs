@@ -586,8 +586,23 @@ fn names_a_child(before: &str) -> bool {
 
 /// Words for a child, after which "is only six weeks" is an age.
 const EN_CHILD_WORDS: &[&str] = &[
-    "baby", "babys", "newborn", "infant", "son", "daughter", "child", "kid", "one", "boy", "girl", "grandson",
-    "granddaughter", "he", "she", "hes", "shes",
+    "baby",
+    "babys",
+    "newborn",
+    "infant",
+    "son",
+    "daughter",
+    "child",
+    "kid",
+    "one",
+    "boy",
+    "girl",
+    "grandson",
+    "granddaughter",
+    "he",
+    "she",
+    "hes",
+    "shes",
 ];
 
 /// Whether the number at `i` is a young child's age: "my baby is only six weeks", "she's just ten
@@ -598,8 +613,7 @@ fn en_child_age_at(tokens: &[&str], i: usize) -> bool {
     while j > 0 && links.contains(&tokens[j - 1]) && i - j < 3 {
         j -= 1;
     }
-    j < i && j > 0 && EN_CHILD_WORDS.contains(&tokens[j - 1])
-        || j < i && matches!(tokens[j], "hes" | "shes")
+    j < i && j > 0 && EN_CHILD_WORDS.contains(&tokens[j - 1]) || j < i && matches!(tokens[j], "hes" | "shes")
 }
 
 /// English age ("67", "2 years old", "three months old", "a 5-year-old", "aged 40").
