@@ -922,7 +922,25 @@ impl Interview {
             let trigger = present.iter().find(|c| recognisers.iter().any(|r| r == **c))?;
             Some((p.id.clone(), (*trigger).to_owned()))
         };
-        let specific: Vec<&Protocol> = candidates.iter().copied().filter(|p| !p.yields).collect();
+        // A generic complaint marked `keeps_screened` keeps the patient from a lower-priority
+        // protocol that only its own danger signs chose: a five-week-old with a fever who is very
+        // sleepy is a feverish infant, not a tired one.
+        let yielding: Vec<&Protocol> = candidates
+            .iter()
+            .copied()
+            .filter(|p| p.yields && p.keeps_screened && p.fits_age(self.age_days))
+            .collect();
+        let own_sign = |p: &Protocol| {
+            yielding.iter().any(|y| {
+                y.priority > p.priority
+                    && present
+                        .iter()
+                        .filter(|c| p.recognise.iter().chain(&p.recognise_weak).any(|r| r == *c))
+                        .all(|c| y.screen.iter().any(|s| s == c))
+            })
+        };
+        let specific: Vec<&Protocol> =
+            candidates.iter().copied().filter(|p| !p.yields && !own_sign(p)).collect();
         if specific.is_empty() { best(&candidates) } else { best(&specific) }
     }
 

@@ -103,6 +103,13 @@ fn a_parent_answers_for_a_child_and_the_rules_use_the_childs_age() {
     assert_eq!(card.respondent, Respondent::Proxy { relation: "儿子".into() });
     assert_eq!(card.patient.sex, Some(Sex::Male));
 
+    // A baby's age told in weeks, and a sign the infant protocol screens for (sleepy): still the
+    // feverish infant, not a tired patient.
+    let (mut interview, _) = engine.start(Lang::En, "t4b", 0);
+    let reply = interview.handle(say("my baby is only five weeks, she feels warm and is very sleepy"), 1_000);
+    assert_eq!(reply.phase, Phase::Emergency, "{:?}", reply.question);
+    assert!(interview.facts().present.contains("cc:fever_infant"), "{:?}", interview.facts().present);
+
     let (mut interview, _) = engine.start(Lang::En, "t5", 0);
     let reply = interview.handle(say("My mother is 80 and she has had a cough for a week"), 1_000);
     let q = reply.question.expect("question");

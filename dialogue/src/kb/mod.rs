@@ -134,6 +134,8 @@ pub enum Feeling {
     Tight,
     /// 肿, swollen...
     Swollen,
+    /// 麻, 没知觉, numb, tingling...
+    Numb,
 }
 
 #[derive(Deserialize)]
@@ -245,6 +247,10 @@ pub struct Protocol {
     /// A generic complaint (fever) that gives way when a more specific one is also recognised.
     #[serde(default)]
     pub yields: bool,
+    /// A yielding complaint that still keeps the patient when the other complaint was recognised
+    /// only by signs this one screens for (a feverish infant who is sleepy stays a feverish infant).
+    #[serde(default)]
+    pub keeps_screened: bool,
     /// Age range (variants).
     pub age_ge_days: Option<f64>,
     /// Age range (variants).

@@ -627,6 +627,10 @@ impl Analyzer {
                 }
                 crate::kb::Feeling::Tight => &["闷", "发紧", "紧", "压"],
                 crate::kb::Feeling::Swollen => &["肿"],
+                // Not a bare 麻: 麻烦 is trouble.
+                crate::kb::Feeling::Numb => {
+                    &["麻了", "发麻", "麻木", "麻得", "麻的", "麻酥", "发木", "木了", "没知觉", "没感觉"]
+                }
             };
             'words: for word in &site.zh {
                 let n = word.len();
@@ -680,6 +684,7 @@ impl Analyzer {
                     &["tight", "tightnes", "heavy", "heavines", "pressur", "squeez", "crush"]
                 }
                 crate::kb::Feeling::Swollen => &["swollen", "swell", "puffy"],
+                crate::kb::Feeling::Numb => &["numb", "numbnes", "tingl", "tingly", "dead"],
             };
             'tokens: for (j, s) in stems.iter().enumerate() {
                 // "at the back (of)" says where, not the back: "a tooth at the back", "at the back
@@ -1630,6 +1635,13 @@ mod tests {
         assert!(has(&a, "I think I've got a hernia", "lump", false));
         assert!(has(&a, "他有羊角风", "epilepsy_history", false));
         assert!(has(&a, "she keeps repeating herself", "memory_loss", false));
+        // A limb that has gone numb, told by the limb; 麻烦 is trouble, not numbness.
+        assert!(has(&a, "右边胳膊麻了一天了", "numbness", false));
+        assert!(has(&a, "the side of my leg is numb", "numbness", false));
+        assert!(!has(&a, "手续太麻烦了", "numbness", false));
+        // A fever that comes back is not a burn (烧上来 sounds like 烧伤).
+        assert!(has(&a, "吃了药又烧上来了", "fever", false));
+        assert!(!has(&a, "吃了药又烧上来了", "burn", false));
     }
 
     #[test]

@@ -516,7 +516,8 @@ pub fn zh_age(text: &str, expecting_age: bool) -> Option<f64> {
         }
         // "3个月大", "出生20天": without 大 or 出生 a number of months is a duration, not an age.
         let old = |unit: &str| ["", "多"].iter().any(|m| rest.starts_with(&format!("{unit}{m}大")));
-        let born = before.ends_with("出生") || before.ends_with("生下来") || names_a_child(&before);
+        let born = names_a_child(&before)
+            || ["出生", "生下来"].iter().any(|w| strip_age_links(&before).ends_with(w));
         for (units, days) in
             [(&["个月", "月"][..], 30.44), (&["周", "个星期", "星期"][..], 7.0), (&["天"][..], 1.0)]
         {
@@ -572,8 +573,8 @@ const ZH_AGE_LINKS: &[&str] = &[
     "快",
 ];
 
-/// Whether `before` ends with a child word, allowing a few linking words ("宝宝才", "孩子刚满").
-fn names_a_child(before: &str) -> bool {
+/// `before` without the linking words at its end ("宝宝才" -> "宝宝", "出生刚满" -> "出生").
+fn strip_age_links(before: &str) -> &str {
     let mut rest = before.trim_end();
     for _ in 0..3 {
         match ZH_AGE_LINKS.iter().find(|w| rest.ends_with(*w)) {
@@ -581,6 +582,12 @@ fn names_a_child(before: &str) -> bool {
             None => break,
         }
     }
+    rest
+}
+
+/// Whether `before` ends with a child word, allowing a few linking words ("宝宝才", "孩子刚满").
+fn names_a_child(before: &str) -> bool {
+    let rest = strip_age_links(before);
     ZH_CHILD_WORDS.iter().any(|w| rest.ends_with(w))
 }
 
@@ -915,6 +922,7 @@ mod tests {
         // After a child word a number of months is an age; after a symptom it is a duration.
         assert_eq!(zh_age("宝宝才两个月，额头很烫", false).map(|d| (d / 30.44).round()), Some(2.0));
         assert_eq!(zh_age("我女儿刚满三周", false).map(|d| (d / 7.0).round()), Some(3.0));
+        assert_eq!(zh_age("小家伙出生才一个月", false).map(|d| (d / 30.44).round()), Some(1.0));
         assert_eq!(zh_age("孩子咳嗽两个月了", false), None);
         assert_eq!(zh_age("我头疼两个月了", false), None);
         assert_eq!(zh_age("宝宝出生20天", false), Some(20.0));
