@@ -647,14 +647,43 @@ impl Analyzer {
                         .take_while(|c| !is_clause_break(**c))
                         .copied()
                         .collect();
-                    let free_feeling = feelings.iter().any(|f| {
-                        let fc: Vec<char> = f.chars().collect();
-                        (0..window.len()).any(|i| {
-                            window.get(i..i + fc.len()) == Some(&fc[..])
-                                && !claimed[start + n + i..start + n + i + fc.len()].iter().any(|c| *c)
+                    let free_feeling_at = |from: usize, window: &[char]| {
+                        feelings.iter().any(|f| {
+                            let fc: Vec<char> = f.chars().collect();
+                            (0..window.len()).any(|i| {
+                                window.get(i..i + fc.len()) == Some(&fc[..])
+                                    && !claimed[from + i..from + i + fc.len()].iter().any(|c| *c)
+                            })
                         })
-                    });
-                    if free_feeling {
+                    };
+                    // Spoken Mandarin carries its topic over a comma: in "手腕戳了，现在肿着" the
+                    // swelling is the wrist's. The next clause counts when it names no body part
+                    // of its own, and the site's clause names no symptom ("腰上长了一圈小水泡，
+                    // 火烧一样疼" is the blisters' pain).
+                    let next_clause = || {
+                        let brk = start + n + window.len();
+                        if !u.chars.get(brk).is_some_and(|c| matches!(c, '，' | ',')) {
+                            return false;
+                        }
+                        let own =
+                            u.chars[..start].iter().rposition(|c| is_clause_break(*c)).map_or(0, |i| i + 1);
+                        if claimed[own..brk].iter().any(|c| *c) {
+                            return false;
+                        }
+                        let from = brk + 1;
+                        let clause: Vec<char> = u.chars[from..]
+                            .iter()
+                            .take_while(|c| !is_clause_break(**c))
+                            .take(SITE_WINDOW + 2)
+                            .copied()
+                            .collect();
+                        let names_a_site =
+                            self.sites.iter().flat_map(|s| &s.zh).any(|w| {
+                                (0..clause.len()).any(|i| clause.get(i..i + w.len()) == Some(&w[..]))
+                            });
+                        !names_a_site && free_feeling_at(from, &clause)
+                    };
+                    if free_feeling_at(start + n, &window) || next_clause() {
                         push(hits, site.concept, zh_negated(&u.chars, start, start + n), false);
                         break 'words;
                     }
@@ -1639,6 +1668,12 @@ mod tests {
         assert!(has(&a, "右边胳膊麻了一天了", "numbness", false));
         assert!(has(&a, "the side of my leg is numb", "numbness", false));
         assert!(!has(&a, "手续太麻烦了", "numbness", false));
+        // The topic carries over a comma, unless the next clause names its own body part or the
+        // site's clause already named a symptom.
+        assert!(has(&a, "打球把手腕戳了，现在肿着", "joint_pain", false));
+        assert!(has(&a, "我这个肩膀啊，疼得抬不起来", "joint_pain", false));
+        assert!(!has(&a, "腰扭了，腿也疼", "joint_pain", false));
+        assert!(!has(&a, "腰上长了一圈小水泡，火烧一样疼", "back_pain", false));
         // A fever that comes back is not a burn (烧上来 sounds like 烧伤).
         assert!(has(&a, "吃了药又烧上来了", "fever", false));
         assert!(!has(&a, "吃了药又烧上来了", "burn", false));
