@@ -136,6 +136,8 @@ pub enum Feeling {
     Swollen,
     /// 麻, 没知觉, numb, tingling...
     Numb,
+    /// 硬得像木板, rigid: a belly as hard as a board.
+    Rigid,
 }
 
 #[derive(Deserialize)]

@@ -558,6 +558,10 @@ impl Analyzer {
                     if !sounds {
                         continue;
                     }
+                    // A number is heard as a number: 四岁 (si sui) is an age, never 嗜睡 (shi shui).
+                    if (0..n).any(|k| pc[k] != u.chars[start + k] && is_numeral(u.chars[start + k])) {
+                        continue;
+                    }
                     if inside_other_word(&u.chars, start) {
                         continue;
                     }
@@ -584,13 +588,17 @@ impl Analyzer {
         if tokens.iter().any(|t| t.chars().any(|c| c.is_ascii_alphabetic())) {
             let mut claimed = vec![false; tokens.len()];
             for p in &self.en {
+                // As in Mandarin, a gapped pattern ("pregnant ~ bleeding") spans other words; it
+                // neither needs nor takes the span, so "pregnant" is still a finding of its own.
+                let gapped = p.tokens.iter().any(|t| matches!(t, EnToken::Gap));
                 for start in 0..tokens.len() {
-                    if claimed[start] {
+                    if claimed[start] && !gapped {
                         continue;
                     }
-                    if let Some(end) = Self::en_at(p, &tokens, start)
-                        && !claimed[start..end].iter().any(|c| *c)
-                    {
+                    let Some(end) = Self::en_at(p, &tokens, start) else { continue };
+                    if gapped {
+                        push(&mut hits, p.concept, en_negated(&tokens, start), false);
+                    } else if !claimed[start..end].iter().any(|c| *c) {
                         claimed[start..end].iter_mut().for_each(|c| *c = true);
                         push(&mut hits, p.concept, en_negated(&tokens, start), false);
                     }
@@ -631,6 +639,16 @@ impl Analyzer {
                 crate::kb::Feeling::Numb => {
                     &["麻了", "发麻", "麻木", "麻得", "麻的", "麻酥", "发木", "木了", "没知觉", "没感觉"]
                 }
+                crate::kb::Feeling::Rigid => &[
+                    "硬得像",
+                    "像木板",
+                    "像板",
+                    "板一样",
+                    "硬邦邦",
+                    "碰都不能碰",
+                    "碰都碰不得",
+                    "摸都不让摸",
+                ],
             };
             'words: for word in &site.zh {
                 let n = word.len();
@@ -706,14 +724,26 @@ impl Analyzer {
             }
             let feelings: &[&str] = match site.feeling {
                 crate::kb::Feeling::Pain => &[
-                    "pain", "painful", "hurt", "ach", "achy", "sor", "cramp", "tender", "burn", "sting",
+                    "pain",
+                    "painful",
+                    "hurt",
+                    "ach",
+                    "achy",
+                    "sor",
+                    "cramp",
+                    "tender",
+                    "burn",
+                    "sting",
                     "throb",
+                    "agony",
+                    "excruciat",
                 ],
                 crate::kb::Feeling::Tight => {
                     &["tight", "tightnes", "heavy", "heavines", "pressur", "squeez", "crush"]
                 }
                 crate::kb::Feeling::Swollen => &["swollen", "swell", "puffy"],
                 crate::kb::Feeling::Numb => &["numb", "numbnes", "tingl", "tingly", "dead"],
+                crate::kb::Feeling::Rigid => &["rigid"],
             };
             'tokens: for (j, s) in stems.iter().enumerate() {
                 // "at the back (of)" says where, not the back: "a tooth at the back", "at the back
@@ -750,6 +780,11 @@ fn inside_other_word(chars: &[char], start: usize) -> bool {
         (1..xc.len())
             .any(|off| start >= off && chars.get(start - off..start - off + xc.len()) == Some(&xc[..]))
     })
+}
+
+/// A digit or a Mandarin numeral character.
+fn is_numeral(c: char) -> bool {
+    c.is_ascii_digit() || "零一二两三四五六七八九十百千万半几".contains(c)
 }
 
 fn is_clause_break(c: char) -> bool {
@@ -1687,6 +1722,8 @@ mod tests {
         assert!(!has(&a, "从肚脐周围转到右下腹了", "pregnant", false), "腹 is not 怀");
         assert!(!has(&a, "我最近觉得没有活下去的必要了", "seizure", false), "近觉 straddles two words");
         assert!(!has(&a, "降糖药快吃完了，来开点", "deformity", false), "完了 is not 弯了");
+        assert!(!has(&a, "孩子四岁，咳嗽三天", "confusion", false), "四岁 is an age, not 嗜睡");
+        assert!(has(&a, "孩子一直嗜睡", "confusion", false));
         assert!(has(&a, "My daughter is not herself and has a temperature.", "fever", false));
     }
 
