@@ -217,6 +217,8 @@ pub struct Analyzer {
     zh: Vec<ZhPattern>,
     en: Vec<EnPattern>,
     sites: Vec<SiteWords>,
+    /// Per concept: whether a red-flag rule looks at it (a sound-alike match needs more evidence).
+    alarm: Vec<bool>,
     dictionary: jieba_rs::Jieba,
 }
 
@@ -400,6 +402,16 @@ impl Analyzer {
                 kb.concepts.iter().position(|c| c.id == BP_RAISED_CONCEPT),
                 kb.concepts.iter().position(|c| c.id == BP_CRISIS_CONCEPT),
             ),
+            alarm: {
+                let watched: std::collections::HashSet<&str> = kb
+                    .red_flags
+                    .iter()
+                    .flat_map(|r| &r.when)
+                    .flat_map(|c| c.all.iter().chain(&c.any))
+                    .flat_map(|a| a.0.iter().map(String::as_str))
+                    .collect();
+                kb.concepts.iter().map(|c| watched.contains(c.id.as_str())).collect()
+            },
             zh,
             en,
             sites,
@@ -567,15 +579,17 @@ impl Analyzer {
                     }
                     let anchored = (0..n).any(|k| pc[k] == u.chars[start + k]);
                     let span: String = u.chars[start..start + n].iter().collect();
-                    if !anchored
-                        && ((self.dictionary.has_word(&span)
-                            && self.dictionary.suggest_freq(&span) >= COMMON_WORD_FREQ)
-                            || !boundaries.contains(&start)
-                            || !boundaries.contains(&(start + n)))
-                    {
-                        // Without a single matching character, only a span that is a word of its
-                        // own (not a common one, and not two halves of neighbouring words, like
-                        // 近觉 in 最近觉得) may stand for a mis-heard symptom word.
+                    let common_word = self.dictionary.has_word(&span)
+                        && self.dictionary.suggest_freq(&span) >= COMMON_WORD_FREQ;
+                    let aligned = boundaries.contains(&start) && boundaries.contains(&(start + n));
+                    let one_word = aligned && !boundaries.iter().any(|b| *b > start && *b < start + n);
+                    // A common word was heard as itself: 大便 (da bian, or da pian) is not 大片.
+                    // Without a single matching character, only a span that is a word of its own
+                    // may stand for a mis-heard symptom word: not two halves of neighbouring words
+                    // (近觉 in 最近觉得); and for a sign a red-flag rule looks at, one word, not
+                    // two (是水 in 拉的都是水 is not 嗜睡, which would stop the interview).
+                    let enough = if self.alarm[p.concept] { one_word } else { aligned };
+                    if common_word || (!anchored && !enough) {
                         continue;
                     }
                     claimed[start..start + n].iter_mut().for_each(|c| *c = true);
@@ -1723,6 +1737,8 @@ mod tests {
         assert!(!has(&a, "我最近觉得没有活下去的必要了", "seizure", false), "近觉 straddles two words");
         assert!(!has(&a, "降糖药快吃完了，来开点", "deformity", false), "完了 is not 弯了");
         assert!(!has(&a, "孩子四岁，咳嗽三天", "confusion", false), "四岁 is an age, not 嗜睡");
+        assert!(!has(&a, "一天跑了七八趟厕所，拉的都是水", "confusion", false), "是水 is two words");
+        assert!(!has(&a, "好几天没解大便了", "burn_large", false), "大便 is a common word, not 大片");
         assert!(has(&a, "孩子一直嗜睡", "confusion", false));
         assert!(has(&a, "My daughter is not herself and has a temperature.", "fever", false));
     }
