@@ -106,13 +106,7 @@ impl Engine {
     /// Compiles the matcher for `kb`.
     pub fn new(kb: Arc<KnowledgeBase>, config: InterviewConfig) -> Self {
         let analyzer = Analyzer::new(&kb);
-        let red_flag_concepts = kb
-            .red_flags
-            .iter()
-            .flat_map(|r| &r.when)
-            .flat_map(|c| c.all.iter().chain(&c.any))
-            .flat_map(|a| a.0.iter().cloned())
-            .collect();
+        let red_flag_concepts = kb.red_flag_concepts().into_iter().map(str::to_owned).collect();
         Self { kb, analyzer, red_flag_concepts, semantic: None, config }
     }
 

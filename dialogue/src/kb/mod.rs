@@ -557,6 +557,16 @@ impl KnowledgeBase {
         Ok(kb)
     }
 
+    /// The concepts some red-flag rule looks at.
+    pub fn red_flag_concepts(&self) -> std::collections::HashSet<&str> {
+        self.red_flags
+            .iter()
+            .flat_map(|r| &r.when)
+            .flat_map(|c| c.all.iter().chain(&c.any))
+            .flat_map(|a| a.0.iter().map(String::as_str))
+            .collect()
+    }
+
     /// The concept with `id`.
     pub fn concept(&self, id: &str) -> Option<&Concept> {
         self.concept_index.get(id).map(|&i| &self.concepts[i])

@@ -403,13 +403,7 @@ impl Analyzer {
                 kb.concepts.iter().position(|c| c.id == BP_CRISIS_CONCEPT),
             ),
             alarm: {
-                let watched: std::collections::HashSet<&str> = kb
-                    .red_flags
-                    .iter()
-                    .flat_map(|r| &r.when)
-                    .flat_map(|c| c.all.iter().chain(&c.any))
-                    .flat_map(|a| a.0.iter().map(String::as_str))
-                    .collect();
+                let watched = kb.red_flag_concepts();
                 kb.concepts.iter().map(|c| watched.contains(c.id.as_str())).collect()
             },
             zh,
